@@ -1,0 +1,10 @@
+"""The ledger: experiments, stages, processed events, fan-in state and the event log.
+
+One abstract base (`Ledger`) with a SQLite and a PostgreSQL storage behind it;
+`open_ledger(url)` picks one from the URL.
+"""
+
+from mlmesh_common.ledger._base import EventRecord, ExperimentRecord, Ledger, StageRecord
+from mlmesh_common.ledger._factory import open_ledger
+
+__all__ = ["EventRecord", "ExperimentRecord", "Ledger", "StageRecord", "open_ledger"]

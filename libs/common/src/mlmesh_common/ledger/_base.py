@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class StageRecord:
+    """One stage of one experiment."""
+
+    name: str
+    status: str
+    percent: float = 0.0
+    message: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass
+class ExperimentRecord:
+    """The ledger's projection of an experiment."""
+
+    experiment_id: str
+    project: str
+    status: str
+    spec: dict[str, Any]
+    created_at: float
+    updated_at: float
+    result: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str = ""
+    stages: list[StageRecord] = field(default_factory=list)
+
+
+@dataclass
+class EventRecord:
+    """One event of an experiment as the ledger saw it."""
+
+    sequence: int
+    experiment_id: str
+    event_id: str
+    type: str
+    stage: str
+    status: str
+    payload: dict[str, Any]
+    produced_at: float
+
+
+class Ledger(ABC):
+    """Durable state shared by the services; every method is safe to call from threads."""
+
+    #: SQL parameter placeholder of the driver.
+    placeholder = "%s"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    # -- storage primitives ---------------------------------------------------------------
+    @abstractmethod
+    def _schema(self) -> Sequence[str]:
+        """DDL statements creating the tables (idempotent)."""
+
+    @abstractmethod
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor inside one transaction, committed on success."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def migrate(self) -> None:
+        """Create the tables when missing."""
+        with self._cursor() as cur:
+            for stmt in self._schema():
+                cur.execute(stmt)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", self.placeholder)
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._cursor() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+
+    # -- processed events (idempotency) ---------------------------------------------------
+    def has_processed(self, consumer_group: str, event_id: str) -> bool:
+        """True when `consumer_group` already handled `event_id`."""
+        return bool(self._exec("SELECT 1 FROM processed_events WHERE consumer_group=%s AND "
+                               "event_id=%s", (consumer_group, event_id)))
+
+    def mark_processed(self, consumer_group: str, event_id: str) -> bool:
+        """Remember that `consumer_group` handled `event_id`; False if it was already known."""
+        rows = self._exec("INSERT INTO processed_events(consumer_group, event_id, processed_at) "
+                          "VALUES (%s,%s,%s) ON CONFLICT DO NOTHING RETURNING event_id",
+                          (consumer_group, event_id, time.time()))
+        return bool(rows)
+
+    # -- experiments ----------------------------------------------------------------------
+    def create_experiment(self, experiment_id: str, project: str, spec: dict[str, Any],
+                          status: str = "pending") -> bool:
+        """Insert an experiment; False (and no change) when the id exists."""
+        now = time.time()
+        rows = self._exec(
+            "INSERT INTO experiments(experiment_id, project, status, spec_json, result_json, "
+            "failure_reason, created_at, updated_at) VALUES (%s,%s,%s,%s,'{}','',%s,%s) "
+            "ON CONFLICT DO NOTHING RETURNING experiment_id",
+            (experiment_id, project, status, json.dumps(spec), now, now))
+        return bool(rows)
+
+    def get_experiment(self, experiment_id: str) -> ExperimentRecord | None:
+        """The experiment with its stages, or None."""
+        rows = self._exec("SELECT experiment_id, project, status, spec_json, result_json, "
+                          "failure_reason, created_at, updated_at FROM experiments "
+                          "WHERE experiment_id=%s", (experiment_id,))
+        if not rows:
+            return None
+        record = _experiment(rows[0])
+        record.stages = self.get_stages(experiment_id)
+        return record
+
+    def list_experiments(self, project: str | None = None, status: str | None = None,
+                         limit: int = 50) -> list[ExperimentRecord]:
+        """Experiments, newest first, optionally filtered."""
+        where, params = [], []
+        if project:
+            where.append("project=%s")
+            params.append(project)
+        if status:
+            where.append("status=%s")
+            params.append(status)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._exec("SELECT experiment_id, project, status, spec_json, result_json, "
+                          "failure_reason, created_at, updated_at FROM experiments "
+                          f"{clause}ORDER BY created_at DESC LIMIT %s", (*params, max(1, limit)))
+        return [_experiment(r) for r in rows]
+
+    def set_status(self, experiment_id: str, status: str, failure_reason: str = "") -> bool:
+        """Move an experiment to `status`; a terminal status is never left. False if unchanged."""
+        rows = self._exec(
+            "UPDATE experiments SET status=%s, failure_reason=CASE WHEN %s='' THEN "
+            "failure_reason ELSE %s END, updated_at=%s WHERE experiment_id=%s AND status NOT IN "
+            "('completed','failed','cancelled') AND status<>%s RETURNING experiment_id",
+            (status, failure_reason, failure_reason, time.time(), experiment_id, status))
+        return bool(rows)
+
+    def merge_result(self, experiment_id: str, result: dict[str, Any]) -> None:
+        """Merge keys into the experiment's result summary."""
+        with self._lock, self._cursor() as cur:
+            cur.execute(self._sql("SELECT result_json FROM experiments WHERE experiment_id=%s"),
+                        (experiment_id,))
+            row = cur.fetchone()
+            if row is None:
+                return
+            merged = {**json.loads(row[0] or "{}"), **result}
+            cur.execute(self._sql("UPDATE experiments SET result_json=%s, updated_at=%s "
+                                  "WHERE experiment_id=%s"),
+                        (json.dumps(merged), time.time(), experiment_id))
+
+    def is_cancelled(self, experiment_id: str) -> bool:
+        """True when the experiment was cancelled."""
+        rows = self._exec("SELECT status FROM experiments WHERE experiment_id=%s",
+                          (experiment_id,))
+        return bool(rows) and rows[0][0] == "cancelled"
+
+    # -- stages ---------------------------------------------------------------------------
+    def upsert_stage(self, experiment_id: str, stage: str, status: str, percent: float = 0.0,
+                     message: str = "", at: float | None = None) -> None:
+        """Record a stage's state; a finished stage stays finished."""
+        at = at or time.time()
+        started = at if status in ("running", "started") else None
+        finished = at if status in ("finished", "skipped", "failed") else None
+        self._exec(
+            "INSERT INTO stages(experiment_id, stage, status, percent, message, started_at, "
+            "finished_at) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (experiment_id, stage) DO "
+            "UPDATE SET status=CASE WHEN stages.status IN ('finished','skipped') THEN "
+            "stages.status ELSE excluded.status END, percent=CASE WHEN stages.status IN "
+            "('finished','skipped') THEN stages.percent ELSE excluded.percent END, "
+            "message=excluded.message, started_at=COALESCE(stages.started_at, "
+            "excluded.started_at), finished_at=COALESCE(excluded.finished_at, "
+            "stages.finished_at)",
+            (experiment_id, stage, status, percent, message, started, finished))
+
+    def get_stages(self, experiment_id: str) -> list[StageRecord]:
+        """The experiment's stages in the order they started."""
+        rows = self._exec("SELECT stage, status, percent, message, started_at, finished_at "
+                          "FROM stages WHERE experiment_id=%s ORDER BY "
+                          "COALESCE(started_at, finished_at)", (experiment_id,))
+        return [StageRecord(*r) for r in rows]
+
+    # -- event log ------------------------------------------------------------------------
+    def append_event(self, experiment_id: str, event_id: str, type_: str, stage: str,
+                     status: str, payload: dict[str, Any], produced_at: float) -> int | None:
+        """Append to the experiment's event log; None when the event id is already there."""
+        rows = self._exec(
+            "INSERT INTO events(experiment_id, event_id, type, stage, status, payload_json, "
+            "produced_at) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING "
+            "RETURNING sequence",
+            (experiment_id, event_id, type_, stage, status, json.dumps(payload), produced_at))
+        return int(rows[0][0]) if rows else None
+
+    def events_since(self, experiment_id: str, after_sequence: int = 0,
+                     limit: int = 500) -> list[EventRecord]:
+        """The experiment's events after `after_sequence`, oldest first."""
+        rows = self._exec("SELECT sequence, experiment_id, event_id, type, stage, status, "
+                          "payload_json, produced_at FROM events WHERE experiment_id=%s AND "
+                          "sequence>%s ORDER BY sequence LIMIT %s",
+                          (experiment_id, after_sequence, limit))
+        return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
+                for r in rows]
+
+    # -- fan-in and coordinator state -----------------------------------------------------
+    def fanin_add(self, scope: str, item: str, value: dict[str, Any]) -> int:
+        """Record one result of a fan-out (idempotent per item); returns how many are in."""
+        with self._cursor() as cur:
+            cur.execute(self._sql("INSERT INTO fanin(scope, item, value_json, added_at) VALUES "
+                                  "(%s,%s,%s,%s) ON CONFLICT DO NOTHING"),
+                        (scope, item, json.dumps(value), time.time()))
+            cur.execute(self._sql("SELECT COUNT(*) FROM fanin WHERE scope=%s"), (scope,))
+            return int(cur.fetchone()[0])
+
+    def fanin_items(self, scope: str) -> dict[str, dict[str, Any]]:
+        """Every result recorded for `scope`, by item."""
+        rows = self._exec("SELECT item, value_json FROM fanin WHERE scope=%s ORDER BY added_at",
+                          (scope,))
+        return {item: json.loads(value) for item, value in rows}
+
+    def state_get(self, scope: str) -> dict[str, Any] | None:
+        """A coordinator's saved state, or None."""
+        rows = self._exec("SELECT value_json FROM coordinator_state WHERE scope=%s", (scope,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def state_put(self, scope: str, value: dict[str, Any]) -> None:
+        """Save a coordinator's state (overwrites)."""
+        self._exec("INSERT INTO coordinator_state(scope, value_json, updated_at) VALUES "
+                   "(%s,%s,%s) ON CONFLICT (scope) DO UPDATE SET value_json=excluded.value_json, "
+                   "updated_at=excluded.updated_at", (scope, json.dumps(value), time.time()))
+
+    def state_init(self, scope: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Save `value` unless state exists; return what is stored."""
+        self._exec("INSERT INTO coordinator_state(scope, value_json, updated_at) VALUES "
+                   "(%s,%s,%s) ON CONFLICT DO NOTHING", (scope, json.dumps(value), time.time()))
+        stored = self.state_get(scope)
+        assert stored is not None
+        return stored
+
+
+def _experiment(row: tuple) -> ExperimentRecord:
+    return ExperimentRecord(experiment_id=row[0], project=row[1], status=row[2],
+                            spec=json.loads(row[3]), result=json.loads(row[4] or "{}"),
+                            failure_reason=row[5] or "", created_at=row[6], updated_at=row[7])
+
+
+def common_schema(serial: str, real: str = "DOUBLE PRECISION") -> list[str]:
+    """DDL shared by both storages; `serial` is the auto-increment primary key type."""
+    return [
+        "CREATE TABLE IF NOT EXISTS processed_events (consumer_group TEXT NOT NULL, "
+        f"event_id TEXT NOT NULL, processed_at {real} NOT NULL, "
+        "PRIMARY KEY (consumer_group, event_id))",
+        "CREATE TABLE IF NOT EXISTS experiments (experiment_id TEXT PRIMARY KEY, "
+        "project TEXT NOT NULL, status TEXT NOT NULL, spec_json TEXT NOT NULL, "
+        f"result_json TEXT NOT NULL, failure_reason TEXT NOT NULL, created_at {real} NOT NULL, "
+        f"updated_at {real} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS experiments_project ON experiments(project, created_at)",
+        "CREATE TABLE IF NOT EXISTS stages (experiment_id TEXT NOT NULL, stage TEXT NOT NULL, "
+        f"status TEXT NOT NULL, percent {real} NOT NULL, message TEXT NOT NULL, "
+        f"started_at {real}, finished_at {real}, PRIMARY KEY (experiment_id, stage))",
+        f"CREATE TABLE IF NOT EXISTS events (sequence {serial}, experiment_id TEXT NOT NULL, "
+        "event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, stage TEXT NOT NULL, "
+        f"status TEXT NOT NULL, payload_json TEXT NOT NULL, produced_at {real} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment_id, sequence)",
+        "CREATE TABLE IF NOT EXISTS fanin (scope TEXT NOT NULL, item TEXT NOT NULL, "
+        f"value_json TEXT NOT NULL, added_at {real} NOT NULL, PRIMARY KEY (scope, item))",
+        "CREATE TABLE IF NOT EXISTS coordinator_state (scope TEXT PRIMARY KEY, "
+        f"value_json TEXT NOT NULL, updated_at {real} NOT NULL)",
+    ]

@@ -1,0 +1,75 @@
+"""Settings read from MLMESH_* environment variables (one place for every knob)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by every service; each field is MLMESH_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MLMESH_", extra="ignore")
+
+    home: Path = Field(default=Path(".mlmesh"), description="embedded state root")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    ledger_url: str = Field(default="", description="sqlite:///path or postgresql://...")
+    artifact_root: str = Field(default="", description="folder, file:// or s3://bucket/prefix")
+    s3_endpoint_url: str | None = None
+    mlflow_tracking_uri: str = ""
+    optuna_storage: str = Field(default="", description="journal:///path or an RDB URL")
+    git_repo: str = ""
+    http_port: int = 0
+    http_host: str = "127.0.0.1"
+    partitions: int = 6
+    max_attempts: int = 4
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 10.0
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 30.0
+    default_time_budget_s: int = 300
+    default_max_trials: int = 20
+    groups: str = Field(default="", description="comma-separated consumer groups to run")
+    shutdown_grace_s: float = 30.0
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 3_600_000
+    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    @cached_property
+    def resolved_home(self) -> Path:
+        """The absolute state root, created on first use."""
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_ledger_url(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.resolved_home / 'ledger.sqlite3'}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or str(self.resolved_home / "artifacts")
+
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        return (self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                or f"sqlite:///{self.resolved_home / 'mlflow.sqlite3'}")
+
+    @property
+    def resolved_optuna_storage(self) -> str:
+        return self.optuna_storage or f"journal:///{self.resolved_home / 'optuna.journal'}"
+
+    @property
+    def resolved_git_repo(self) -> Path:
+        return Path(self.git_repo).expanduser() if self.git_repo else (
+            self.resolved_home / "experiments-repo")
+
+    @property
+    def group_filter(self) -> set[str]:
+        return {g.strip() for g in self.groups.split(",") if g.strip()}

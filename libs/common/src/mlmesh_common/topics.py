@@ -1,0 +1,188 @@
+"""The topic registry of ARCHITECTURE.md §2 as code.
+
+Services, the embedded runner, deploy/ and the contract tests all read this table,
+so names, keys, payload types, producers and consumer groups cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from google.protobuf.message import Message
+
+from mlmesh.events.v1 import (
+    dataset_pb2,
+    delivery_pb2,
+    envelope_pb2,
+    experiment_pb2,
+    monitoring_pb2,
+    training_pb2,
+)
+
+ALL_SERVICES = ("acquire", "profile", "prep", "train-gpu", "tune", "select", "docs", "git",
+                "publish", "monitor", "gateway")
+
+
+class Key(StrEnum):
+    """What a topic's message key is."""
+
+    EXPERIMENT = "experiment"
+    JOB = "job"
+    TRIAL = "trial"
+    MODEL = "model"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One versioned topic: name, key, payload type, producers and consumer groups."""
+
+    subject: str
+    major: int
+    key: Key
+    payload: type[Message]
+    producers: tuple[str, ...]
+    consumer_groups: tuple[str, ...]
+    partitions: int = 6
+    #: Every service instance reads it (not as a group), e.g. cancellation.
+    broadcast: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"mlmesh.{self.subject}.v{self.major}"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    @property
+    def event_type(self) -> str:
+        return f"mlmesh.{self.subject}"
+
+
+@dataclass(frozen=True)
+class ConsumerGroup:
+    """A consumer group: the unit that scales by lag (one KEDA ScaledObject each)."""
+
+    name: str
+    service: str
+    topics: tuple[str, ...]
+    lag_threshold: int = 5
+
+    @property
+    def group_id(self) -> str:
+        return f"mlmesh.{self.name}"
+
+
+def _t(subject: str, payload: type[Message], key: Key, producers: Iterable[str],
+       groups: Iterable[str], **kw: object) -> Topic:
+    return Topic(subject, 1, key, payload, tuple(producers), tuple(groups), **kw)  # type: ignore[arg-type]
+
+
+E = Key.EXPERIMENT
+EXPERIMENT_REQUESTED = _t("experiment.requested", experiment_pb2.ExperimentRequested, E,
+                          ["gateway", "monitor"], ["acquire", "gateway"])
+DATASET_ACQUIRED = _t("dataset.acquired", dataset_pb2.DatasetAcquired, E, ["acquire"],
+                      ["profile", "gateway"])
+DATASET_PROFILED = _t("dataset.profiled", dataset_pb2.DatasetProfiled, E, ["profile"],
+                      ["prep", "gateway"])
+DATASET_PREPARED = _t("dataset.prepared", dataset_pb2.DatasetPrepared, E, ["prep"],
+                      ["train-gpu-planner", "gateway"])
+TRAIN_JOB = _t("train.job", training_pb2.TrainJob, Key.JOB, ["train-gpu"],
+               ["train-gpu-worker"], partitions=12)
+TRAIN_JOB_COMPLETED = _t("train.job.completed", training_pb2.TrainJobCompleted, E,
+                         ["train-gpu"], ["train-gpu-planner"])
+TRAINING_COMPLETED = _t("training.completed", training_pb2.TrainingCompleted, E, ["train-gpu"],
+                        ["tune-coordinator", "gateway"])
+TUNE_TRIAL = _t("tune.trial", training_pb2.TuneTrial, Key.TRIAL, ["tune"], ["tune-worker"],
+                partitions=12)
+TUNE_TRIAL_COMPLETED = _t("tune.trial.completed", training_pb2.TuneTrialCompleted, E, ["tune"],
+                          ["tune-coordinator"])
+TUNING_COMPLETED = _t("tuning.completed", training_pb2.TuningCompleted, E, ["tune"],
+                      ["select", "gateway"])
+MODEL_SELECTED = _t("model.selected", training_pb2.ModelSelected, E, ["select"],
+                    ["docs", "gateway"])
+DOCS_GENERATED = _t("docs.generated", delivery_pb2.DocsGenerated, E, ["docs"], ["git", "gateway"])
+EXPERIMENT_COMMITTED = _t("experiment.committed", delivery_pb2.ExperimentCommitted, E, ["git"],
+                          ["publish", "gateway"])
+MODEL_PUBLISHED = _t("model.published", delivery_pb2.ModelPublished, E, ["publish"],
+                     ["monitor", "gateway"])
+EXPERIMENT_COMPLETED = _t("experiment.completed", experiment_pb2.ExperimentCompleted, E,
+                          ["gateway"], ["gateway"])
+EXPERIMENT_FAILED = _t("experiment.failed", experiment_pb2.ExperimentFailed, E,
+                       [s for s in ALL_SERVICES], ["gateway"])
+EXPERIMENT_CANCEL = _t("experiment.cancel", experiment_pb2.ExperimentCancel, E, ["gateway"],
+                       [], broadcast=True)
+STAGE_PROGRESS = _t("stage.progress", experiment_pb2.StageProgress, E,
+                    [s for s in ALL_SERVICES if s != "gateway"], ["gateway"])
+PREDICTION_LOGGED = _t("prediction.logged", monitoring_pb2.PredictionLogged, Key.MODEL,
+                       ["serving"], ["monitor"])
+GROUND_TRUTH_LOGGED = _t("ground_truth.logged", monitoring_pb2.GroundTruthLogged, Key.MODEL,
+                         ["other-systems"], ["monitor"])
+DRIFT_DETECTED = _t("drift.detected", monitoring_pb2.DriftDetected, Key.MODEL, ["monitor"],
+                    ["gateway"])
+
+TOPICS: tuple[Topic, ...] = (
+    EXPERIMENT_REQUESTED, DATASET_ACQUIRED, DATASET_PROFILED, DATASET_PREPARED, TRAIN_JOB,
+    TRAIN_JOB_COMPLETED, TRAINING_COMPLETED, TUNE_TRIAL, TUNE_TRIAL_COMPLETED, TUNING_COMPLETED,
+    MODEL_SELECTED, DOCS_GENERATED, EXPERIMENT_COMMITTED, MODEL_PUBLISHED, EXPERIMENT_COMPLETED,
+    EXPERIMENT_FAILED, EXPERIMENT_CANCEL, STAGE_PROGRESS, PREDICTION_LOGGED, GROUND_TRUTH_LOGGED,
+    DRIFT_DETECTED,
+)
+
+_GROUP_SERVICE = {"train-gpu-planner": "train-gpu", "train-gpu-worker": "train-gpu",
+                  "tune-coordinator": "tune", "tune-worker": "tune"}
+_LAG_THRESHOLDS = {"train-gpu-worker": 2, "tune-worker": 4}
+
+
+def _groups() -> tuple[ConsumerGroup, ...]:
+    names: dict[str, list[str]] = {}
+    for topic in TOPICS:
+        for group in topic.consumer_groups:
+            names.setdefault(group, []).append(topic.name)
+    return tuple(ConsumerGroup(name, _GROUP_SERVICE.get(name, name), tuple(topics),
+                               _LAG_THRESHOLDS.get(name, 5))
+                 for name, topics in names.items())
+
+
+CONSUMER_GROUPS: tuple[ConsumerGroup, ...] = _groups()
+DLQ_CONSUMER = "gateway"  # lists, inspects and replays every <topic>.dlq
+
+_BY_NAME = {t.name: t for t in TOPICS}
+_BY_TYPE = {t.event_type: t for t in TOPICS}
+
+
+def topic_by_name(name: str) -> Topic:
+    """The registered topic called `name` (KeyError names the known topics otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; known: {sorted(_BY_NAME)}") from None
+
+
+def topic_by_event_type(event_type: str) -> Topic:
+    """The topic that carries events of `event_type` (e.g. mlmesh.dataset.acquired)."""
+    return _BY_TYPE[event_type]
+
+
+def group(name: str) -> ConsumerGroup:
+    """The consumer group called `name`."""
+    for g in CONSUMER_GROUPS:
+        if g.name == name:
+            return g
+    raise KeyError(f"unknown consumer group {name!r}; known: {[g.name for g in CONSUMER_GROUPS]}")
+
+
+def groups_of(service: str) -> tuple[ConsumerGroup, ...]:
+    """Consumer groups run by `service`."""
+    return tuple(g for g in CONSUMER_GROUPS if g.service == service)
+
+
+def all_topic_names(include_dlq: bool = True) -> list[str]:
+    """Every topic name the mesh needs created, DLQs included by default."""
+    names = [t.name for t in TOPICS]
+    return names + [t.dlq for t in TOPICS] if include_dlq else names
+
+
+DEAD_LETTER_TYPE = envelope_pb2.DeadLetter

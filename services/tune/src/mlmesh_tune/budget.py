@@ -1,0 +1,62 @@
+"""How many tuning trials to start now, and when tuning is over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BudgetInputError(ValueError):
+    """Budget settings or progress counters that make no sense."""
+
+
+@dataclass(frozen=True)
+class TuningBudget:
+    """At most ``max_trials`` trials, ``parallelism`` in flight, within ``time_budget_s``.
+
+    When the time is up no new trial starts; tuning ends once the trials in flight finish,
+    or ``grace_s`` after the deadline at the latest (a lost trial must not hang tuning).
+    """
+
+    max_trials: int
+    time_budget_s: float
+    parallelism: int
+    grace_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_trials < 0:
+            raise BudgetInputError(f"max_trials must be >= 0; got {self.max_trials}")
+        if not self.time_budget_s > 0:
+            raise BudgetInputError(f"time_budget_s must be > 0; got {self.time_budget_s}")
+        if self.parallelism < 1:
+            raise BudgetInputError(f"parallelism must be >= 1; got {self.parallelism}")
+        if self.grace_s < 0:
+            raise BudgetInputError(f"grace_s must be >= 0; got {self.grace_s}")
+
+    @staticmethod
+    def _check(n_asked: int, n_finished: int, elapsed_s: float) -> None:
+        if n_asked < 0 or n_finished < 0 or elapsed_s < 0:
+            raise BudgetInputError(
+                f"counters must be >= 0; got n_asked={n_asked}, n_finished={n_finished}, "
+                f"elapsed_s={elapsed_s}"
+            )
+        if n_finished > n_asked:
+            raise BudgetInputError(
+                f"n_finished ({n_finished}) cannot exceed n_asked ({n_asked})"
+            )
+
+    def next_batch_size(self, n_asked: int, n_finished: int, elapsed_s: float) -> int:
+        """How many new trials to ask for now (0 when full, out of trials or out of time)."""
+        self._check(n_asked, n_finished, elapsed_s)
+        if elapsed_s >= self.time_budget_s:
+            return 0
+        in_flight = n_asked - n_finished
+        return max(0, min(self.parallelism - in_flight, self.max_trials - n_asked))
+
+    def is_done(self, n_asked: int, n_finished: int, elapsed_s: float) -> bool:
+        """True when tuning is over and its result can be published."""
+        self._check(n_asked, n_finished, elapsed_s)
+        if n_finished >= self.max_trials:
+            return True
+        if elapsed_s >= self.time_budget_s:
+            return n_finished == n_asked or elapsed_s >= self.time_budget_s + self.grace_s
+        return False
