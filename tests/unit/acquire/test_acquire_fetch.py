@@ -50,6 +50,11 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_header("Location", "/data/table.csv")
             self.end_headers()
             return
+        if self.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.end_headers()
+            return
         if self.path == "/broken":
             self.send_error(503, "Service Unavailable")
             return
@@ -203,6 +208,24 @@ def test_http_errors_are_classified(server: tuple[str, Path], tmp_path: Path) ->
     assert transient.value.status == 503
     assert not isinstance(transient.value, ValueError)  # retried, not dead-lettered
     assert not any((tmp_path / "dest").iterdir())
+
+
+def test_redirect_loop_and_bad_url(server: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = server
+    with pytest.raises(SourceNotFoundError, match="redirects too many times"):
+        fetch_source(f"{base}/loop", tmp_path / "dest")
+    with pytest.raises(UnsupportedSourceError, match="check the URL"):
+        fetch_source("http://", tmp_path / "dest")
+
+
+def test_file_uri_with_escaped_characters(tmp_path: Path) -> None:
+    src = tmp_path / "my data" / "t 1.csv"
+    src.parent.mkdir()
+    src.write_text("a,b\n1,2\n")
+    fetched = fetch_source(src.as_uri(), tmp_path / "dest")
+    assert "%20" in src.as_uri()
+    assert fetched.path.read_text() == "a,b\n1,2\n"
+    assert fetched.path.name == "t_1.csv"
 
 
 def test_http_connection_refused_propagates_as_transport_error(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ def make_prepared(
         [
             (
                 "num",
-                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
                 numeric,
             ),
             (
@@ -123,7 +125,9 @@ def penguins_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cancer_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """PREPARED folder for breast cancer (binary)."""
-    return make_prepared(tmp_path_factory.mktemp("cancer"), breast_cancer_frame(), "target", "binary")
+    return make_prepared(
+        tmp_path_factory.mktemp("cancer"), breast_cancer_frame(), "target", "binary"
+    )
 
 
 @pytest.fixture(scope="session")

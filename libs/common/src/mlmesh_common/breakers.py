@@ -7,6 +7,8 @@ import threading
 import pybreaker
 from prometheus_client import Gauge
 
+from mlmesh_common.errors import is_transient
+
 BREAKER_STATE = Gauge("mlmesh_breaker_state", "circuit breaker state: 0 closed, 1 half-open, "
                       "2 open", ["breaker"])
 _STATES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
@@ -31,7 +33,10 @@ def breaker(name: str) -> pybreaker.CircuitBreaker:
         if name not in _breakers:
             cb = pybreaker.CircuitBreaker(fail_max=int(_defaults["fail_max"]),
                                           reset_timeout=float(_defaults["reset_timeout"]),
-                                          name=name, listeners=[_StateMetric()])
+                                          name=name, listeners=[_StateMetric()],
+                                          # Bad input says nothing about the dependency's
+                                          # health: only transient errors count as failures.
+                                          exclude=[lambda exc: not is_transient(exc)])
             BREAKER_STATE.labels(name).set(0)
             _breakers[name] = cb
         return _breakers[name]

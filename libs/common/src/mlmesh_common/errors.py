@@ -45,4 +45,5 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError
                                                    | IsADirectoryError | NotADirectoryError):
         return True
-    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+    return any(cls.__name__ in _TRANSIENT_NAMES or cls.__name__.startswith("Transient")
+               for cls in type(exc).__mro__)

@@ -138,9 +138,17 @@ def fetch_source(
             )
         fetched = _fetch_file(local, dest_dir, max_bytes=max_bytes, progress=progress)
     elif scheme in ("http", "https"):
-        fetched = _fetch_http(
-            uri, dest_dir, timeout_s=timeout_s, max_bytes=max_bytes, progress=progress
-        )
+        try:
+            fetched = _fetch_http(
+                uri, dest_dir, timeout_s=timeout_s, max_bytes=max_bytes, progress=progress
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise UnsupportedSourceError(f"cannot fetch {uri!r}: {exc}; check the URL") from exc
+        except httpx.TooManyRedirects as exc:
+            raise SourceNotFoundError(
+                f"GET {uri} redirects too many times ({exc}); the URL probably loops, so "
+                "use the final download URL"
+            ) from exc
     else:
         shown = f"scheme {scheme!r}" if scheme else "a relative path"
         raise UnsupportedSourceError(
@@ -212,8 +220,9 @@ def _normalise_digest(value: str | None) -> str | None:
     digest = value.strip().lower()
     digest = digest.removeprefix("sha256:")
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise ValueError(
-            f"expected_sha256 {value!r} is not a sha256 hex digest (64 hex characters)"
+        raise SourceError(
+            f"expected_sha256 {value!r} is not a sha256 hex digest (64 hex characters); "
+            "pass the digest as printed by sha256sum"
         )
     return digest
 

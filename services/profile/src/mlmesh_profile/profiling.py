@@ -311,8 +311,12 @@ def _duplicate_rows(df: pd.DataFrame) -> int:
 
 # --- target, problem type, metric ------------------------------------------------------
 
-_UNUSABLE_TARGET_KINDS = {"id": "an identifier", "constant": "constant", "text": "free text",
-                          "datetime": "a date/time"}
+_UNUSABLE_TARGET_KINDS = {
+    "id": "an identifier",
+    "constant": "constant",
+    "text": "free text",
+    "datetime": "a date/time",
+}
 
 
 def _choose_target(
@@ -328,8 +332,7 @@ def _choose_target(
                 f"column '{folded[0]}' matches the given target '{hint}' ignoring case/spaces"
             ]
         raise TargetNotFoundError(
-            f"target column '{hint}' is not in the table; available columns: "
-            f"{', '.join(names)}"
+            f"target column '{hint}' is not in the table; available columns: {', '.join(names)}"
         )
 
     reasons: list[str] = []

@@ -40,9 +40,7 @@ class TuningBudget:
                 f"elapsed_s={elapsed_s}"
             )
         if n_finished > n_asked:
-            raise BudgetInputError(
-                f"n_finished ({n_finished}) cannot exceed n_asked ({n_asked})"
-            )
+            raise BudgetInputError(f"n_finished ({n_finished}) cannot exceed n_asked ({n_asked})")
 
     def next_batch_size(self, n_asked: int, n_finished: int, elapsed_s: float) -> int:
         """How many new trials to ask for now (0 when full, out of trials or out of time)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+
 from mlmesh_common.modeling import check_family, check_problem_type
 
 TUNABLE_FAMILIES: tuple[str, ...] = ("linear", "lightgbm", "xgboost", "catboost")

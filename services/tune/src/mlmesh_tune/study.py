@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from mlmesh_common.modeling import greater_is_better
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+
+from mlmesh_common.modeling import greater_is_better
 
 from .spaces import suggest_params
 
@@ -141,16 +142,12 @@ def tell_trial(
     cv_std, fit_seconds) are stored as user attributes of the trial.
     """
     final = _state(state)
-    storage = study._storage  # noqa: SLF001 - Optuna exposes no public trial lookup by number
+    # Optuna has no public lookup of a trial by number, hence the private attributes.
+    storage = study._storage
     try:
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            study._study_id,  # noqa: SLF001
-            trial_number,
-        )
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
     except KeyError:
-        raise TrialResultError(
-            f"study {study.study_name!r} has no trial {trial_number}"
-        ) from None
+        raise TrialResultError(f"study {study.study_name!r} has no trial {trial_number}") from None
     current = storage.get_trial(trial_id)
     if current.state.is_finished():
         return current

@@ -157,10 +157,10 @@ def load_prepared(folder: Path | str) -> PreparedData:
             f"folds.parquet has {len(folds)} rows but train.parquet has "
             f"{len(splits['train'][0])}; they must be row-aligned"
         )
-    if not np.issubdtype(folds.dtype, np.integer) or folds.min() < 0:
-        raise PreparedDataError("folds.parquet 'fold' must hold non-negative integers")
     if np.unique(folds).size < 2:
         raise PreparedDataError("folds.parquet must define at least 2 folds")
+    if not np.issubdtype(folds.dtype, np.integer) or folds.min() < 0:
+        raise PreparedDataError("folds.parquet 'fold' must hold non-negative integers")
 
     preprocessor = joblib.load(folder / "preprocessor.joblib")
     if not hasattr(preprocessor, "fit_transform"):

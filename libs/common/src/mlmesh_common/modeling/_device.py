@@ -21,14 +21,10 @@ def _nvidia_smi_lists_gpu() -> bool:
     if exe is None:
         return False
     try:
-        out = subprocess.run(
-            [exe, "-L"], capture_output=True, text=True, timeout=10, check=False
-        )
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
-    return out.returncode == 0 and any(
-        line.startswith("GPU ") for line in out.stdout.splitlines()
-    )
+    return out.returncode == 0 and any(line.startswith("GPU ") for line in out.stdout.splitlines())
 
 
 def _libcuda_device_count() -> int:
@@ -65,6 +61,6 @@ def detect_device() -> Device:
     try:
         if _nvidia_smi_lists_gpu() or _libcuda_device_count() > 0:
             return "cuda"
-    except Exception:
+    except Exception:  # noqa: BLE001 - detection must never stop training
         _log.warning("GPU detection failed; using cpu", exc_info=True)
     return "cpu"

@@ -156,7 +156,9 @@ def score(
         raise MetricInputError(f"metric {metric!r} needs y_pred (predicted labels or values)")
     y_pred = np.asarray(y_pred)
     if y_pred.shape[0] != y_true.shape[0]:
-        raise MetricInputError(f"y_pred has {y_pred.shape[0]} rows but y_true has {y_true.shape[0]}")
+        raise MetricInputError(
+            f"y_pred has {y_pred.shape[0]} rows but y_true has {y_true.shape[0]}"
+        )
     if metric == "accuracy":
         return float(skm.accuracy_score(y_true, y_pred))
     if metric == "balanced_accuracy":

@@ -140,7 +140,9 @@ class MeshModel(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities, one column per entry of ``classes_``."""
         check_is_fitted(self, "estimator_")
-        return np.asarray(self.estimator_.predict_proba(self._transform(X)), dtype=float)
+        proba = np.asarray(self.estimator_.predict_proba(self._transform(X)), dtype=np.float64)
+        # Some libraries compute in float32; renormalise so rows sum to 1 in float64.
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def to_cpu(self) -> MeshModel:
         """Make a GPU-fitted model predict on the CPU (for serving where no GPU exists)."""

@@ -11,7 +11,7 @@
         service.run()
 """
 
-from mlmesh_common.runtime._context import HandlerContext, Output
+from mlmesh_common.runtime._context import HandlerContext, Output, member_ref
 from mlmesh_common.runtime._service import Service
 
-__all__ = ["HandlerContext", "Output", "Service"]
+__all__ = ["HandlerContext", "Output", "Service", "member_ref"]

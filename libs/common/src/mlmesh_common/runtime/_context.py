@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from mlmesh.events.v1.common_pb2 import ArtifactRef
 from mlmesh.events.v1.envelope_pb2 import Envelope
 from mlmesh.events.v1.experiment_pb2 import StageProgress
-from mlmesh_common.artifacts import StoredArtifact, experiment_prefix
+from mlmesh_common.artifacts import StoredArtifact, experiment_prefix, sha256_file
 from mlmesh_common.errors import Cancelled
 from mlmesh_common.topics import Topic
 
@@ -38,6 +38,14 @@ def artifact_ref(stored: StoredArtifact) -> ArtifactRef:
     """The event form of a stored artifact."""
     return ArtifactRef(uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes,
                        media_type=stored.media_type)
+
+
+def member_ref(folder: ArtifactRef, local_dir: Path, name: str, media_type: str = "",
+               ) -> ArtifactRef:
+    """The ref of file `name` inside a folder stored with save_dir from `local_dir`."""
+    local = local_dir / name
+    return ArtifactRef(uri=f"{folder.uri.rstrip('/')}/{name}", sha256=sha256_file(local),
+                       size_bytes=local.stat().st_size, media_type=media_type)
 
 
 class HandlerContext:

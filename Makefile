@@ -1,0 +1,65 @@
+# mlmesh: `make run` (demo end to end on the embedded mesh) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench clean
+
+install: $(STAMP)
+
+$(STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+node_modules/.bin/buf: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## run: the whole pipeline on the bundled palmerpenguins dataset, then stop everything
+run: install
+	$(VENV)/bin/mlmesh demo --home .mlmesh/demo
+
+## test: lint, contracts, unit, service (real broker and databases) and end-to-end tests
+test: install node_modules/.bin/buf lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-service: install
+	$(PY) -m pytest -q tests/service $(PYTEST_ARGS)
+
+test-e2e: install
+	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(PY) scripts/gen_proto.py --check
+
+## proto: regenerate the Python code for protos/
+proto: install
+	$(PY) scripts/gen_proto.py
+
+## deploy: regenerate deploy/, Dockerfiles and service READMEs from the topic registry
+deploy: install
+	$(PY) scripts/gen_deploy.py
+
+up: install
+	$(VENV)/bin/mlmesh up
+
+down: install
+	$(VENV)/bin/mlmesh down
+
+status: install
+	$(VENV)/bin/mlmesh status
+
+bench: install
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .mlmesh node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `mlmesh` command: run the embedded mesh and experiments from a terminal."""

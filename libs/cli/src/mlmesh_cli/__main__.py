@@ -1,0 +1,252 @@
+"""The `mlmesh` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlmesh_cli import runner
+from mlmesh_cli.client import GatewayClient, GatewayError
+
+app = typer.Typer(help="mlmesh: autonomous ML experiments on an event-driven mesh.",
+                  no_args_is_help=True, add_completion=False)
+topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+console = Console()
+STAGES = ("acquire", "profile", "prep", "train", "tune", "select", "docs", "git", "publish")
+
+HomeOpt = Annotated[Path, typer.Option("--home", envvar="MLMESH_HOME",
+                                       help="state folder of the embedded mesh")]
+GatewayOpt = Annotated[str, typer.Option("--gateway", envvar="MLMESH_GATEWAY_URL",
+                                         help="gateway URL (default: the running mesh's)")]
+
+
+def _gateway_url(home: Path, gateway: str) -> str:
+    if gateway:
+        return gateway
+    state = runner.read_state(home)
+    if state is None:
+        console.print("[red]No mesh is running here.[/] Start one with [bold]mlmesh up[/] or "
+                      "pass --gateway URL.")
+        raise typer.Exit(2)
+    return state["gateway_url"]
+
+
+@app.command()
+def up(home: HomeOpt = Path(".mlmesh"),
+       replicas: Annotated[str, typer.Option(help="e.g. tune=2,train-gpu=2")] = "",
+       port: Annotated[int, typer.Option(help="gateway REST port")] = 8080,
+       grpc_port: Annotated[int, typer.Option(help="gateway gRPC port")] = 50051,
+       timeout: Annotated[float, typer.Option(help="seconds to wait until ready")] = 300) -> None:
+    """Start the broker, MLflow, the gateway and every service, supervised, in the background."""
+    if (state := runner.read_state(home)) is not None:
+        console.print(f"A mesh is already running (gateway {state['gateway_url']}).")
+        return
+    try:
+        config = runner.MeshConfig(home=home, gateway_port=port, grpc_port=grpc_port,
+                                   replicas=runner.parse_replicas(replicas),
+                                   kafka_bootstrap=os.environ.get("MLMESH_KAFKA_BOOTSTRAP", ""))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    started = time.monotonic()
+    runner.launch_detached(config)
+    with console.status("Starting the mesh (broker, MLflow, gateway, services)..."):
+        try:
+            state = runner.wait_ready(home, timeout)
+        except TimeoutError as exc:
+            console.print(f"[red]{exc}[/]")
+            runner.shutdown(home)
+            raise typer.Exit(1) from exc
+    console.print(f"[green]Mesh ready[/] in {time.monotonic() - started:.0f}s: gateway "
+                  f"{state['gateway_url']} (gRPC {state['grpc_target']}), MLflow "
+                  f"{state['mlflow_url']}, broker {state['kafka_bootstrap']}")
+
+
+@app.command()
+def down(home: HomeOpt = Path(".mlmesh")) -> None:
+    """Stop the mesh started by `mlmesh up`."""
+    if runner.shutdown(home):
+        console.print("Mesh stopped.")
+    else:
+        console.print("No mesh is running here.")
+
+
+@app.command()
+def status(home: HomeOpt = Path(".mlmesh"),
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Health of every process of the running mesh."""
+    state = runner.read_state(home)
+    if state is None:
+        console.print("No mesh is running here.")
+        raise typer.Exit(1)
+    health = runner.probe(state)
+    if as_json:
+        print(json.dumps({"state": state, "health": health}, indent=2))
+        return
+    table = Table("process", "pid", "health", "log", title=f"mesh at {state['home']}")
+    for name, proc in state["processes"].items():
+        color = {"ready": "green", "starting": "yellow"}.get(health[name], "red")
+        table.add_row(name, str(proc.get("pid")), f"[{color}]{health[name]}[/]", proc["log"])
+    console.print(table)
+    console.print(f"gateway {state['gateway_url']}  gRPC {state['grpc_target']}  "
+                  f"MLflow {state['mlflow_url']}  broker {state['kafka_bootstrap']}")
+
+
+def _spec(dataset: str, target: str, budget: int, project: str, seed: int,
+          max_trials: int) -> dict[str, Any]:
+    if "://" not in dataset:
+        path = Path(dataset).expanduser().resolve()
+        if not path.exists():
+            raise typer.BadParameter(f"{dataset} is neither a URL nor an existing file")
+        dataset = path.as_uri()
+    return {"dataset_uri": dataset, "target": target, "time_budget_s": budget,
+            "project": project, "seed": seed, "max_trials": max_trials}
+
+
+def follow(client: GatewayClient, experiment_id: str) -> dict[str, Any]:
+    """Show a progress bar per stage until the experiment ends; returns its final state."""
+    final: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description:<8}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[note]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        bars: dict[str, TaskID] = {s: progress.add_task(s, total=100, note="", start=False)
+                                   for s in STAGES}
+        for event_type, data in client.watch(experiment_id):
+            if event_type == "end":
+                final = data
+                break
+            stage = data.get("stage")
+            if stage not in bars:
+                continue
+            bar = bars[stage]
+            progress.start_task(bar)
+            status_ = data.get("status", "")
+            payload = data.get("payload", {})
+            if status_ in ("finished", "skipped"):
+                progress.update(bar, completed=100, note=status_)
+            elif status_ == "failed":
+                progress.update(bar, note="[red]failed[/]")
+            else:
+                progress.update(bar, completed=float(payload.get("percent", 0) or 0),
+                                note=str(payload.get("message", ""))[:60])
+    return final
+
+
+def report(final: dict[str, Any], home: Path) -> None:
+    """Print the leaderboard, the test score and where everything is."""
+    result = final.get("result", {})
+    if final.get("status") != "completed":
+        console.print(f"[red]Experiment {final.get('experiment_id')} {final.get('status')}[/]: "
+                      f"{final.get('failure_reason', '')}")
+        return
+    table = Table("rank", "family", "source", "CV mean", "CV std", "device",
+                  title=f"Leaderboard ({result.get('metric')})")
+    for rank, row in enumerate(result.get("leaderboard", []), 1):
+        table.add_row(str(rank), str(row.get("family")), str(row.get("source")),
+                      f"{row.get('cv_mean') or 0:.4f}", f"{row.get('cv_std') or 0:.4f}",
+                      str(row.get("device") or ""))
+    console.print(table)
+    console.print(f"Winner [bold]{result.get('winner')}[/]: test {result.get('metric')} = "
+                  f"[bold green]{result.get('test_score', 0):.4f}[/] (dummy baseline "
+                  f"{result.get('baseline_test_score', 0):.4f})")
+    git = result.get("git", {})
+    state = runner.read_state(home) or {}
+    mlflow = state.get("mlflow_url", "")
+    for label, value in (
+        ("report", result.get("report_uri")),
+        ("model card", result.get("model_card_uri")),
+        ("MLflow run", f"{mlflow}/#/experiments/0/runs/{result.get('mlflow_run_id')}"
+                       if mlflow and result.get("mlflow_run_id") else result.get("mlflow_run_id")),
+        ("registry", f"{result.get('registered_model')} v{result.get('model_version')}"),
+        ("git commit", f"{git.get('commit', '')[:12]} on {git.get('branch')} "
+                       f"({git.get('repository')})"),
+        ("serving app", result.get("serving_app_uri")),
+    ):
+        console.print(f"  {label:<12} {value}")
+
+
+@app.command()
+def run(dataset: Annotated[str, typer.Argument(help="file path or file:// / http(s):// URL")],
+        target: Annotated[str, typer.Option(help="target column (found when omitted)")] = "",
+        budget: Annotated[int, typer.Option(help="time budget in seconds")] = 0,
+        project: str = "default", seed: int = 42,
+        max_trials: Annotated[int, typer.Option(help="tuning trials (0: default)")] = 0,
+        home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+        detach: Annotated[bool, typer.Option(help="submit and return")] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Submit an experiment through the gateway and follow it until the model is published."""
+    client = GatewayClient(_gateway_url(home, gateway))
+    try:
+        submitted = client.submit(_spec(dataset, target, budget, project, seed, max_trials))
+    except GatewayError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    experiment_id = submitted["experiment_id"]
+    if detach:
+        print(experiment_id)
+        return
+    console.print(f"Experiment [bold]{experiment_id}[/] submitted.")
+    final = follow(client, experiment_id) or client.get(experiment_id)
+    if as_json:
+        print(json.dumps(final, indent=2))
+    else:
+        report(final, home)
+    if final.get("status") != "completed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(home: HomeOpt = Path(".mlmesh"), budget: int = 120,
+         keep: Annotated[bool, typer.Option(help="leave the mesh running")] = False) -> None:
+    """The README's demo: start the mesh, run the bundled penguins dataset end to end, query
+    the generated serving app, stop everything."""
+    from mlmesh_cli.demo import penguins_csv, query_serving_app
+
+    dataset = penguins_csv(home.resolve() / "datasets")
+    started_here = runner.read_state(home) is None
+    if started_here:
+        up(home=home, replicas="", port=8080, grpc_port=50051, timeout=300)
+    try:
+        state = runner.read_state(home)
+        assert state is not None
+        client = GatewayClient(state["gateway_url"])
+        submitted = client.submit({"dataset_uri": dataset.as_uri(), "target": "species",
+                                   "time_budget_s": budget, "project": "demo"})
+        console.print(f"Experiment [bold]{submitted['experiment_id']}[/] submitted "
+                      f"(palmerpenguins, target species).")
+        final = follow(client, submitted["experiment_id"])
+        report(final, home)
+        if final.get("status") != "completed":
+            raise typer.Exit(1)
+        answer = query_serving_app(final["result"]["serving_app_uri"], dataset, home)
+        console.print(f"Serving app answered: {answer}")
+    finally:
+        if started_here and not keep:
+            down(home=home)
+
+
+@topics_app.command("create")
+def topics_create(bootstrap: Annotated[str, typer.Option(envvar="MLMESH_KAFKA_BOOTSTRAP")]
+                  = "127.0.0.1:9092") -> None:
+    """Create every registry topic and its DLQ on the broker (existing ones are kept)."""
+    from mlmesh_common.broker import create_topics
+
+    names = asyncio.run(create_topics(bootstrap))
+    console.print(f"{len(names)} topics present on {bootstrap}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

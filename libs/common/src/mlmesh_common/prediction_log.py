@@ -1,0 +1,67 @@
+"""Served models log their predictions to prediction.logged (what monitor consumes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from mlmesh.events.v1.envelope_pb2 import Producer
+from mlmesh.events.v1.monitoring_pb2 import PredictionLogged
+from mlmesh_common import topics
+from mlmesh_common.envelope import encode, new_envelope
+
+log = logging.getLogger("mlmesh.prediction_log")
+
+
+class PredictionLogger:
+    """Produces one PredictionLogged event per request, keyed by model name."""
+
+    def __init__(self, bootstrap: str, model_name: str, model_version: str,
+                 experiment_id: str = "") -> None:
+        self.bootstrap = bootstrap
+        self.model_name = model_name
+        self.model_version = model_version
+        self.experiment_id = experiment_id
+        self._producer: AIOKafkaProducer | None = None
+
+    @classmethod
+    def from_env(cls, model_name: str, model_version: str,
+                 experiment_id: str = "") -> PredictionLogger:
+        """A logger for the broker at MLMESH_KAFKA_BOOTSTRAP."""
+        return cls(os.environ["MLMESH_KAFKA_BOOTSTRAP"], model_name, model_version,
+                   experiment_id or os.environ.get("MLMESH_EXPERIMENT_ID", ""))
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap,
+                                          enable_idempotence=False, linger_ms=20)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def log(self, rows: list[dict[str, Any]], predictions: list[Any]) -> str:
+        """Send the rows and their predictions; returns the event id. Never raises: a
+        serving request must not fail because monitoring is down."""
+        event = PredictionLogged(model_name=self.model_name, model_version=self.model_version,
+                                 rows_json=json.dumps(rows, default=str),
+                                 predictions_json=json.dumps(predictions, default=str),
+                                 request_ids=[uuid.uuid4().hex for _ in rows])
+        env = new_envelope(topics.PREDICTION_LOGGED, event, experiment_id=self.experiment_id,
+                           producer=Producer(service="serving",
+                                             version=f"{self.model_name}:{self.model_version}"))
+        if self._producer is None:
+            log.warning("prediction logger not started; dropping %d rows", len(rows))
+            return env.event_id
+        try:
+            await self._producer.send(topics.PREDICTION_LOGGED.name, encode(env),
+                                      key=self.model_name.encode())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("prediction not logged: %s", exc)
+        return env.event_id

@@ -1,0 +1,25 @@
+"""Problem types: the names the domain code uses and the protobuf enum on the wire."""
+
+from __future__ import annotations
+
+from mlmesh.events.v1.common_pb2 import ProblemType
+
+_TO_PROTO = {"binary": ProblemType.PROBLEM_TYPE_BINARY,
+             "multiclass": ProblemType.PROBLEM_TYPE_MULTICLASS,
+             "regression": ProblemType.PROBLEM_TYPE_REGRESSION}
+_FROM_PROTO = {v: k for k, v in _TO_PROTO.items()}
+
+
+def to_proto(name: str) -> int:
+    """'binary' -> PROBLEM_TYPE_BINARY; '' -> UNSPECIFIED; anything else is a ValueError."""
+    if not name:
+        return ProblemType.PROBLEM_TYPE_UNSPECIFIED
+    try:
+        return _TO_PROTO[name]
+    except KeyError:
+        raise ValueError(f"unknown problem type {name!r}; use one of {sorted(_TO_PROTO)}") from None
+
+
+def from_proto(value: int) -> str:
+    """PROBLEM_TYPE_BINARY -> 'binary'; UNSPECIFIED -> ''."""
+    return _FROM_PROTO.get(value, "")

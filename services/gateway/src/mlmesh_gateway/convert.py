@@ -1,0 +1,64 @@
+"""Ledger records to API shapes (gRPC messages and REST dicts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+from mlmesh.gateway.v1 import gateway_pb2
+from mlmesh_common.ledger import EventRecord, ExperimentRecord
+
+
+def _ts(seconds: float | None) -> Timestamp | None:
+    if seconds is None:
+        return None
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def spec_from_dict(data: dict[str, Any]) -> ExperimentSpec:
+    """An ExperimentSpec from its JSON form (unknown fields are an error)."""
+    return json_format.ParseDict(data, ExperimentSpec())
+
+
+def experiment_message(record: ExperimentRecord) -> gateway_pb2.Experiment:
+    msg = gateway_pb2.Experiment(
+        experiment_id=record.experiment_id, project=record.project, status=record.status,
+        spec=spec_from_dict(record.spec), result_json=json.dumps(record.result),
+        failure_reason=record.failure_reason, created_at=_ts(record.created_at),
+        updated_at=_ts(record.updated_at))
+    for stage in record.stages:
+        msg.stages.add(name=stage.name, status=stage.status, percent=stage.percent,
+                       message=stage.message, started_at=_ts(stage.started_at),
+                       finished_at=_ts(stage.finished_at))
+    return msg
+
+
+def event_message(event: EventRecord) -> gateway_pb2.ExperimentEvent:
+    return gateway_pb2.ExperimentEvent(sequence=event.sequence, event_id=event.event_id,
+                                       type=event.type, produced_at=_ts(event.produced_at),
+                                       stage=event.stage, status=event.status,
+                                       payload_json=json.dumps(event.payload))
+
+
+def experiment_dict(record: ExperimentRecord) -> dict[str, Any]:
+    return {
+        "experiment_id": record.experiment_id, "project": record.project,
+        "status": record.status, "spec": record.spec, "result": record.result,
+        "failure_reason": record.failure_reason, "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "stages": [{"name": s.name, "status": s.status, "percent": s.percent,
+                    "message": s.message, "started_at": s.started_at,
+                    "finished_at": s.finished_at} for s in record.stages],
+    }
+
+
+def event_dict(event: EventRecord) -> dict[str, Any]:
+    return {"sequence": event.sequence, "event_id": event.event_id, "type": event.type,
+            "stage": event.stage, "status": event.status, "produced_at": event.produced_at,
+            "payload": event.payload}

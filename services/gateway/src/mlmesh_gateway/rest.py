@@ -1,0 +1,130 @@
+"""REST front end (FastAPI): the same use cases as gRPC, with OpenAPI and SSE watch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette.sse import EventSourceResponse
+
+from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+from mlmesh_common import problems
+from mlmesh_gateway.convert import event_dict, experiment_dict
+from mlmesh_gateway.experiments import ExperimentNotFound, Experiments
+from mlmesh_gateway.specs import InvalidSpec
+
+
+class ExperimentSpecIn(BaseModel):
+    """What to run: a dataset reference and, optionally, target, budget and stages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_uri: str = Field(description="file:// or http(s):// URL of a CSV or Parquet file")
+    dataset_sha256: str = Field("", description="expected sha256 of the source bytes")
+    target: str = Field("", description="target column; found by profile when empty")
+    problem_type: Literal["", "binary", "multiclass", "regression"] = ""
+    metric: str = ""
+    time_budget_s: int = Field(0, ge=0, description="0 for the server's default")
+    seed: int = Field(42, ge=0)
+    stages: list[str] = Field(default_factory=list,
+                              description="optional stages to run: tune, docs, git, publish")
+    project: str = "default"
+    tags: dict[str, str] = Field(default_factory=dict)
+    max_trials: int = Field(0, ge=0)
+    parent_experiment_id: str = ""
+    experiment_id: str = Field("", description="client-chosen id; resubmitting returns it")
+
+    def to_proto(self) -> ExperimentSpec:
+        data = self.model_dump(exclude={"experiment_id", "problem_type"})
+        spec = json_format.ParseDict(data, ExperimentSpec())
+        spec.problem_type = problems.to_proto(self.problem_type)
+        return spec
+
+
+class CancelIn(BaseModel):
+    reason: str = ""
+
+
+def create_app(experiments: Experiments) -> FastAPI:
+    """The REST application over `experiments`."""
+    app = FastAPI(title="mlmesh gateway", version=experiments.service.version,
+                  description="Submit, follow and cancel autonomous ML experiments.")
+
+    def get_experiments() -> Experiments:
+        return experiments
+
+    Exps = Annotated[Experiments, Depends(get_experiments)]
+
+    @app.exception_handler(InvalidSpec)
+    async def invalid_spec(request: Request, exc: InvalidSpec) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": "invalid experiment spec",
+                                                      "errors": exc.errors})
+
+    @app.exception_handler(ExperimentNotFound)
+    async def not_found(request: Request, exc: ExperimentNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={
+            "detail": f"no experiment {exc.args[0]!r}; list them with GET /v1/experiments"})
+
+    @app.post("/v1/experiments", status_code=201, tags=["experiments"])
+    async def submit(spec: ExperimentSpecIn, exps: Exps) -> dict[str, Any]:
+        """Submit an experiment; it runs with no human in the loop."""
+        record = await exps.submit(spec.to_proto(), spec.experiment_id, requested_by="rest")
+        return experiment_dict(record)
+
+    @app.get("/v1/experiments", tags=["experiments"])
+    async def list_experiments(exps: Exps, project: str = "", status: str = "",
+                               limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+        """Experiments, newest first."""
+        return {"experiments": [experiment_dict(r)
+                                for r in await exps.list(project, status, limit)]}
+
+    @app.get("/v1/experiments/{experiment_id}", tags=["experiments"])
+    async def get_experiment(experiment_id: str, exps: Exps) -> dict[str, Any]:
+        """An experiment's state, stages and results."""
+        return experiment_dict(await exps.get(experiment_id))
+
+    @app.post("/v1/experiments/{experiment_id}/cancel", tags=["experiments"])
+    async def cancel(experiment_id: str, exps: Exps, body: CancelIn | None = None,
+                     ) -> dict[str, Any]:
+        """Cancel an experiment; services stop between steps."""
+        return experiment_dict(await exps.cancel(experiment_id, body.reason if body else "",
+                                                 requested_by="rest"))
+
+    @app.get("/v1/experiments/{experiment_id}/events", tags=["experiments"])
+    async def watch(experiment_id: str, exps: Exps, after: int = 0) -> EventSourceResponse:
+        """Server-sent events: every event of the experiment until it ends."""
+        await exps.get(experiment_id)
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            async for event in exps.watch(experiment_id, after):
+                yield {"id": str(event.sequence), "event": event.type,
+                       "data": json.dumps(event_dict(event))}
+            record = await exps.get(experiment_id)
+            yield {"event": "end", "data": json.dumps(experiment_dict(record))}
+
+        return EventSourceResponse(stream(), ping=15)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"service": "gateway", "ok": True}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ready = experiments.service.ready
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+
+    return app

@@ -1,0 +1,68 @@
+"""Validation of experiment specs, shared by the REST and gRPC front ends."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from mlmesh.events.v1.common_pb2 import ProblemType
+from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+
+SUPPORTED_SCHEMES = ("file", "http", "https")
+OPTIONAL_STAGES = ("tune", "docs", "git", "publish")
+CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MIN_BUDGET_S, MAX_BUDGET_S = 10, 7 * 24 * 3600
+
+
+class InvalidSpec(ValueError):
+    """The spec cannot run as given; `errors` says, per field, what to change."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def validate_spec(spec: ExperimentSpec, default_budget_s: int, default_max_trials: int,
+                  ) -> ExperimentSpec:
+    """A normalised copy of `spec` (defaults filled in), or InvalidSpec naming each problem."""
+    errors: dict[str, str] = {}
+    spec = ExperimentSpec.FromString(spec.SerializeToString())
+    uri = spec.dataset_uri.strip()
+    scheme = urlparse(uri).scheme
+    if not uri:
+        errors["dataset_uri"] = "required: a file:// or http(s):// URL of a CSV or Parquet file"
+    elif scheme not in SUPPORTED_SCHEMES:
+        errors["dataset_uri"] = (f"scheme {scheme or '(none)'!r} is not supported; use one of "
+                                 f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+    spec.dataset_uri = uri
+    spec.dataset_sha256 = spec.dataset_sha256.strip().lower()
+    if spec.dataset_sha256 and not _SHA256.match(spec.dataset_sha256):
+        errors["dataset_sha256"] = "must be 64 hexadecimal characters (a sha256 digest)"
+    spec.project = spec.project.strip() or "default"
+    if not _PROJECT.match(spec.project):
+        errors["project"] = ("lower-case letters, digits, '-' and '_', starting with a letter "
+                             "or digit, at most 63 characters")
+    if spec.metric:
+        allowed = {ProblemType.PROBLEM_TYPE_REGRESSION: REGRESSION_METRICS}.get(
+            spec.problem_type, CLASSIFICATION_METRICS if spec.problem_type else
+            CLASSIFICATION_METRICS + REGRESSION_METRICS)
+        if spec.metric not in allowed:
+            errors["metric"] = f"{spec.metric!r} is not one of {', '.join(allowed)}"
+    spec.time_budget_s = spec.time_budget_s or default_budget_s
+    if not MIN_BUDGET_S <= spec.time_budget_s <= MAX_BUDGET_S:
+        errors["time_budget_s"] = f"must be between {MIN_BUDGET_S} and {MAX_BUDGET_S} seconds"
+    spec.max_trials = spec.max_trials or default_max_trials
+    if spec.max_trials > 1000:
+        errors["max_trials"] = "at most 1000"
+    unknown = [s for s in spec.stages if s not in OPTIONAL_STAGES]
+    if unknown:
+        errors["stages"] = (f"unknown optional stage(s) {unknown}; choose from "
+                            f"{', '.join(OPTIONAL_STAGES)} (acquire to select always run)")
+    if not spec.stages:
+        spec.stages.extend(OPTIONAL_STAGES)
+    if errors:
+        raise InvalidSpec(errors)
+    return spec

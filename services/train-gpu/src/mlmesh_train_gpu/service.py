@@ -1,0 +1,126 @@
+"""Wiring: the planner fans dataset.prepared out to one train.job per family and fans the
+results in to training.completed; workers cross-validate one family each."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+
+from mlmesh.events.v1.dataset_pb2 import DatasetPrepared
+from mlmesh.events.v1.experiment_pb2 import StageProgress
+from mlmesh.events.v1.training_pb2 import TrainingCompleted, TrainJob, TrainJobCompleted
+from mlmesh_common import candidates, topics
+from mlmesh_common.breakers import breaker
+from mlmesh_common.envelope import derive_event_id
+from mlmesh_common.errors import PermanentError, is_transient
+from mlmesh_common.modeling import detect_device, greater_is_better, log_run
+from mlmesh_common.runtime import HandlerContext, Service
+from mlmesh_train_gpu.fanin import rank_candidates
+from mlmesh_train_gpu.jobs import run_job
+from mlmesh_train_gpu.planning import JobSpec, plan_jobs
+
+STAGE = "train"
+#: Share of the experiment's time budget given to training (tuning gets its own share).
+TRAIN_BUDGET_SHARE = 0.4
+log = logging.getLogger("mlmesh.train_gpu")
+service = Service("train-gpu")
+
+
+def _scope(experiment_id: str) -> str:
+    return f"train:{experiment_id}"
+
+
+@service.handles(topics.DATASET_PREPARED, group="train-gpu-planner", stage=STAGE)
+async def plan(ctx: HandlerContext, event: DatasetPrepared) -> None:
+    spec = event.spec
+    prep_json = await ctx.run_blocking(
+        ctx.store.get_file, f"{event.prepared.uri}/prep.json", ctx.work_dir / "prep.json")
+    jobs = plan_jobs(json.loads(prep_json.read_text()),
+                     budget_s=spec.time_budget_s * TRAIN_BUDGET_SHARE)
+    await ctx.run_blocking(ctx.ledger.state_init, _scope(ctx.experiment_id), {
+        "job_count": len(jobs), "started_at": time.time(),
+        "dataset": base64.b64encode(event.SerializeToString()).decode()})
+    for index, job in enumerate(jobs):
+        ctx.emit(topics.TRAIN_JOB, TrainJob(
+            job_id=job.job_id, family=job.family, params_json=json.dumps(job.params),
+            dataset=event, time_budget_s=job.time_budget_s, job_index=index,
+            job_count=len(jobs)), key=f"{ctx.experiment_id}/{job.job_id}")
+    await ctx.progress(STAGE, StageProgress.STATE_STARTED, 0,
+                       f"{len(jobs)} families: {', '.join(j.family for j in jobs)}")
+
+
+@service.handles(topics.TRAIN_JOB, group="train-gpu-worker", stage=STAGE)
+async def train(ctx: HandlerContext, job: TrainJob) -> None:
+    ctx.check_cancelled()
+    spec = job.dataset.spec
+    folder = await ctx.fetch_dir(job.dataset.prepared, ctx.work_dir / "prepared")
+    device = detect_device()
+    job_spec = JobSpec(job.job_id, job.family, json.loads(job.params_json), job.time_budget_s)
+    done = TrainJobCompleted(job_id=job.job_id, job_count=job.job_count)
+    try:
+        try:
+            result = await ctx.run_blocking(run_job, folder, job_spec, seed=spec.seed or 42,
+                                            device=device)
+        except Exception as exc:
+            if device == "cpu" or is_transient(exc):
+                raise
+            log.warning("%s failed on %s (%s); falling back to the CPU", job.family, device, exc)
+            result = await ctx.run_blocking(run_job, folder, job_spec, seed=spec.seed or 42,
+                                            device="cpu")
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.warning("family %s failed: %s", job.family, exc)
+        done.error = f"{job.family} failed: {type(exc).__name__}: {exc}"
+        ctx.emit(topics.TRAIN_JOB_COMPLETED, done)
+        return
+    row = result.to_dict()
+    row["source"] = "train"
+    row["mlflow_run_id"] = await ctx.run_blocking(
+        breaker("mlflow").call, log_run, f"mlmesh/{spec.project}",
+        f"{ctx.experiment_id}/{job.family}", params=result.params,
+        metrics={"cv_mean": result.cv_mean, "cv_std": result.cv_std,
+                 "fit_seconds": result.fit_seconds},
+        tags={"mlmesh.experiment_id": ctx.experiment_id, "mlmesh.stage": STAGE,
+              "mlmesh.family": job.family, "mlmesh.device": result.device,
+              "mlmesh.metric": result.metric},
+        run_id_tag=ctx.envelope.event_id)
+    done.candidate.CopyFrom(candidates.from_dict(row))
+    ctx.emit(topics.TRAIN_JOB_COMPLETED, done)
+    await ctx.progress(STAGE, StageProgress.STATE_RUNNING, 0,
+                       f"{job.family}: CV {result.metric} {result.cv_mean:.4f} on {result.device}")
+
+
+@service.handles(topics.TRAIN_JOB_COMPLETED, group="train-gpu-planner", stage=STAGE)
+async def collect(ctx: HandlerContext, done: TrainJobCompleted) -> None:
+    scope = _scope(ctx.experiment_id)
+    value = {"error": done.error,
+             "candidate": candidates.to_dict(done.candidate) if done.candidate.family else None}
+    received = await ctx.run_blocking(ctx.ledger.fanin_add, scope, done.job_id, value)
+    state = await ctx.run_blocking(ctx.ledger.state_get, scope)
+    if state is None:
+        raise PermanentError(f"train.job.completed for {ctx.experiment_id} arrived without a "
+                             "plan; the planner's state is gone, resubmit the experiment")
+    total = state["job_count"]
+    await ctx.progress(STAGE, StageProgress.STATE_RUNNING, 100.0 * received / total,
+                       f"{received}/{total} families done")
+    if received < total:
+        return
+    items = await ctx.run_blocking(ctx.ledger.fanin_items, scope)
+    dataset = DatasetPrepared.FromString(base64.b64decode(state["dataset"]))
+    results = [v["candidate"] for v in items.values() if v["candidate"]]
+    errors = [v["error"] for v in items.values() if v["error"]]
+    if not results:
+        raise PermanentError("every model family failed: " + "; ".join(errors))
+    ranked = rank_candidates(results, dataset.metric)
+    for row in ranked:
+        row["greater_is_better"] = greater_is_better(dataset.metric)
+    ctx.emit(topics.TRAINING_COMPLETED, TrainingCompleted(
+        dataset=dataset, candidates=[candidates.from_dict(r) for r in ranked],
+        best_family=ranked[0]["family"]),
+        event_id=derive_event_id(ctx.experiment_id, topics.TRAINING_COMPLETED.name))
+    await ctx.progress(STAGE, StageProgress.STATE_FINISHED, 100,
+                       f"best {ranked[0]['family']} (CV {ranked[0]['cv_mean']:.4f})"
+                       + (f"; failed: {len(errors)}" if errors else ""))

@@ -1,0 +1,43 @@
+"""The embedded mesh, started once for the end-to-end tests (as `mlmesh up` does)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlmesh_cli import runner
+from mlmesh_common.broker import free_port
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    home = tmp_path_factory.mktemp("mesh")
+    config = runner.MeshConfig(home=home, gateway_port=free_port(), grpc_port=free_port())
+    runner.launch_detached(config)
+    try:
+        state = runner.wait_ready(home, timeout_s=240)
+    except TimeoutError:
+        logs = "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}"
+                         for p in sorted((home / "logs").glob("*.log")))
+        runner.shutdown(home)
+        pytest.fail(f"mesh did not become ready:\n{logs}")
+    yield state
+    runner.shutdown(home)
+
+
+@pytest.fixture(scope="session")
+def dataset_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server for datasets: (base URL, folder it serves)."""
+    folder = tmp_path_factory.mktemp("datasets")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", folder
+    server.shutdown()

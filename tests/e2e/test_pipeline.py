@@ -1,0 +1,117 @@
+"""End to end through the embedded mesh: REST and gRPC submissions run all ten services and
+publish a model whose generated serving app answers like the model in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import grpc
+import joblib
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+from mlmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from mlmesh_cli.client import GatewayClient
+from mlmesh_cli.demo import penguins_csv, start_serving_app
+
+pytestmark = pytest.mark.e2e
+STAGES = ["acquire", "profile", "prep", "train", "tune", "select", "docs", "git", "publish"]
+
+
+def local(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))
+
+
+def assert_completed(final: dict, events: list[str]) -> dict:
+    assert final["status"] == "completed", final.get("failure_reason")
+    assert "mlmesh.experiment.completed" in events
+    stages = {s["name"]: s["status"] for s in final["stages"]}
+    assert all(stages.get(s) == "finished" for s in STAGES), stages
+    result = final["result"]
+    assert result["test_score"] > result["baseline_test_score"], result
+    assert {row["family"] for row in result["leaderboard"]} >= {
+        "dummy", "linear", "lightgbm", "xgboost", "catboost"}
+    assert result["tuning"]["n_trials"] >= 1
+    for key in ("report_uri", "model_card_uri", "serving_app_uri", "model_uri"):
+        assert local(result[key]).exists(), key
+    assert len(result["git"]["commit"]) == 40 and result["git"]["branch"].startswith("exp/")
+    assert result["registered_model"] and result["model_version"]
+    return result
+
+
+def test_rest_submission_over_http_source(mesh: dict, dataset_host: tuple[str, Path]) -> None:
+    base_url, folder = dataset_host
+    csv = penguins_csv(folder)
+    digest = hashlib.sha256(csv.read_bytes()).hexdigest()
+    client = GatewayClient(mesh["gateway_url"])
+    submitted = client.submit({"dataset_uri": f"{base_url}/{csv.name}", "dataset_sha256": digest,
+                               "target": "species", "time_budget_s": 60, "max_trials": 4,
+                               "project": "e2e-rest"})
+    events, final = [], {}
+    for event_type, data in client.watch(submitted["experiment_id"]):
+        if event_type == "end":
+            final = data
+            break
+        events.append(event_type)
+    result = assert_completed(final, events)
+    assert result["rows"] == 344 and result["problem_type"] == "PROBLEM_TYPE_MULTICLASS"
+    assert result["source_sha256"] == digest
+
+    # The generated serving app answers exactly like the selected model in-process.
+    rows = pd.read_csv(csv).drop(columns=["species"]).sample(25, random_state=0)
+    model = joblib.load(local(result["model_uri"]))
+    expected = [str(p) for p in model.predict(rows)]
+    proc, url = start_serving_app(local(result["serving_app_uri"]))
+    try:
+        import httpx
+
+        payload = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        batch = httpx.post(f"{url}/predict/batch", json={"rows": payload}, timeout=30)
+        assert batch.status_code == 200, batch.text
+        assert [str(p) for p in batch.json()["predictions"]] == expected
+        single = httpx.post(f"{url}/predict", json=payload[0], timeout=30)
+        assert single.status_code == 200, single.text
+        assert str(single.json()["prediction"]) == expected[0]
+        bad = httpx.post(f"{url}/predict", json={**payload[0], "bill_length_mm": "long"},
+                         timeout=30)
+        assert bad.status_code == 422 and "bill_length_mm" in bad.text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_grpc_submission_over_file_source(mesh: dict, tmp_path: Path) -> None:
+    frame = load_breast_cancer(as_frame=True).frame
+    csv = tmp_path / "breast_cancer.csv"
+    frame.to_csv(csv, index=False)
+    with grpc.insecure_channel(mesh["grpc_target"]) as channel:
+        stub = gateway_pb2_grpc.ExperimentServiceStub(channel)
+        created = stub.SubmitExperiment(gateway_pb2.SubmitExperimentRequest(
+            spec=ExperimentSpec(dataset_uri=csv.as_uri(), time_budget_s=60, max_trials=4,
+                                project="e2e-grpc")))
+        assert created.status in ("pending", "running")
+        events = [e.type for e in stub.WatchExperiment(
+            gateway_pb2.WatchExperimentRequest(experiment_id=created.experiment_id),
+            timeout=600)]
+        final = stub.GetExperiment(gateway_pb2.GetExperimentRequest(
+            experiment_id=created.experiment_id))
+        listed = stub.ListExperiments(gateway_pb2.ListExperimentsRequest(project="e2e-grpc"))
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetExperiment(gateway_pb2.GetExperimentRequest(experiment_id="nope"))
+        with pytest.raises(grpc.RpcError) as invalid:
+            stub.SubmitExperiment(gateway_pb2.SubmitExperimentRequest(
+                spec=ExperimentSpec(dataset_uri="ftp://x/y.csv")))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert created.experiment_id in [e.experiment_id for e in listed.experiments]
+    as_dict = {"status": final.status, "failure_reason": final.failure_reason,
+               "stages": [{"name": s.name, "status": s.status} for s in final.stages],
+               "result": json.loads(final.result_json)}
+    result = assert_completed(as_dict, events)
+    assert result["target"] == "target"  # found by name, not given
+    assert result["problem_type"] == "PROBLEM_TYPE_BINARY" and result["metric"] == "roc_auc"

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import re
+
+from mlmesh_common import topics
+
+
+def test_names_follow_the_convention_and_are_unique() -> None:
+    names = [t.name for t in topics.TOPICS]
+    assert len(names) == len(set(names)) == 21
+    for name in names:
+        assert re.fullmatch(r"mlmesh\.[a-z_.]+\.v1", name), name
+
+
+def test_every_topic_has_a_producer_and_a_consumer() -> None:
+    for topic in topics.TOPICS:
+        assert topic.producers, topic.name
+        assert topic.consumer_groups or topic.broadcast, topic.name
+
+
+def test_every_consumer_group_belongs_to_a_service() -> None:
+    for group in topics.CONSUMER_GROUPS:
+        assert group.service in topics.ALL_SERVICES
+        assert group.group_id == f"mlmesh.{group.name}"
+        for name in group.topics:
+            assert group.name in topics.topic_by_name(name).consumer_groups
+
+
+def test_fan_out_topics_are_keyed_by_work_item() -> None:
+    assert topics.TRAIN_JOB.key is topics.Key.JOB
+    assert topics.TUNE_TRIAL.key is topics.Key.TRIAL
+    assert topics.PREDICTION_LOGGED.key is topics.Key.MODEL
+
+
+def test_all_topic_names_include_dlqs() -> None:
+    names = topics.all_topic_names()
+    assert len(names) == 42 and "mlmesh.train.job.v1.dlq" in names
