@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
 from mlmesh_docs.reports import (
     ReportContext,
     ReportContextError,

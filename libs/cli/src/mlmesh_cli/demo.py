@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -30,15 +31,19 @@ def start_serving_app(app_dir: Path, env: dict[str, str] | None = None,
                       ) -> tuple[subprocess.Popen, str]:
     """Start a generated serving app with uvicorn; returns the process and its base URL."""
     port = free_port()
+    output = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1",
                              "--port", str(port)], cwd=app_dir,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            env={**os.environ, **(env or {})}, stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_port("127.0.0.1", port, 60)
-    except TimeoutError:
+    except TimeoutError as exc:
         proc.kill()
-        raise
+        proc.wait()
+        output.seek(0)
+        tail = output.read().decode(errors="replace")[-3000:]
+        raise RuntimeError(f"the serving app in {app_dir} did not start:\n{tail}") from exc
     return proc, f"http://127.0.0.1:{port}"
 
 

@@ -51,15 +51,19 @@ class CancelIn(BaseModel):
     reason: str = ""
 
 
+def get_experiments(request: Request) -> Experiments:
+    """The application layer, injected into every route (FastAPI dependency)."""
+    return request.app.state.experiments
+
+
+Exps = Annotated[Experiments, Depends(get_experiments)]
+
+
 def create_app(experiments: Experiments) -> FastAPI:
     """The REST application over `experiments`."""
     app = FastAPI(title="mlmesh gateway", version=experiments.service.version,
                   description="Submit, follow and cancel autonomous ML experiments.")
-
-    def get_experiments() -> Experiments:
-        return experiments
-
-    Exps = Annotated[Experiments, Depends(get_experiments)]
+    app.state.experiments = experiments
 
     @app.exception_handler(InvalidSpec)
     async def invalid_spec(request: Request, exc: InvalidSpec) -> JSONResponse:

@@ -18,6 +18,19 @@ STAGE = "select"
 service = Service("select")
 
 
+def tuning_summary(event: TuningCompleted, metric: str) -> dict | None:
+    """What the reports say about tuning (None when it was skipped)."""
+    if event.skipped:
+        return None
+    tuned = [c for c in event.candidates if c.source == "tune"]
+    return {"family": event.best.family, "n_trials": event.n_trials,
+            "best_value": event.best.cv_mean, "best_params": json.loads(event.best.params_json
+                                                                        or "{}"),
+            "best_source": event.best.source, "metric": metric,
+            "history": [{"number": i, "value": c.cv_mean, "state": "COMPLETE",
+                         "family": c.family} for i, c in enumerate(tuned)]}
+
+
 @service.handles(topics.TUNING_COMPLETED, stage=STAGE)
 async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
     dataset, spec = event.dataset, event.dataset.spec
@@ -35,6 +48,8 @@ async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
     await ctx.run_blocking(save_model, result.model, out / "model.joblib")
     summary = result.summary()
     summary["leaderboard"] = leaderboard
+    summary["model_path"] = "model.joblib"
+    summary["tuning"] = tuning_summary(event, dataset.metric)
     (out / "selection.json").write_text(json.dumps(summary, indent=2, default=str))
     folder_ref = await ctx.save_dir(spec.project, STAGE, out)
     run_id = await ctx.run_blocking(

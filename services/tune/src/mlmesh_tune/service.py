@@ -25,7 +25,7 @@ from mlmesh_common.modeling import detect_device, greater_is_better, log_run
 from mlmesh_common.runtime import HandlerContext, Service
 from mlmesh_tune.budget import TuningBudget
 from mlmesh_tune.plan import family_for_trial, pick_families
-from mlmesh_tune.study import ask_trial, completed_candidates, direction_for, open_study, tell_trial
+from mlmesh_tune.study import ask_trial, direction_for, open_study, tell_trial
 from mlmesh_tune.trials import evaluate_trial
 
 STAGE = "tune"
@@ -145,8 +145,10 @@ async def evaluate(ctx: HandlerContext, trial: TuneTrial) -> None:
 @service.handles(topics.TUNE_TRIAL_COMPLETED, group="tune-coordinator", stage=STAGE)
 async def collect(ctx: HandlerContext, done: TuneTrialCompleted) -> None:
     scope = _scope(ctx.experiment_id)
-    finished = await ctx.run_blocking(ctx.ledger.fanin_add, scope, str(done.trial_number),
-                                      {"error": done.error})
+    finished = await ctx.run_blocking(
+        ctx.ledger.fanin_add, scope, str(done.trial_number),
+        {"error": done.error,
+         "candidate": candidates.to_dict(done.candidate) if done.candidate.family else None})
     state = await ctx.run_blocking(ctx.ledger.state_get, scope)
     if state is None:
         log.warning("trial result for %s without a study; ignored", ctx.experiment_id)
@@ -171,9 +173,8 @@ async def _finish(ctx: HandlerContext, state: dict[str, Any], finished: int) -> 
     study = await ctx.run_blocking(open_study, state["study_name"], state["storage_url"],
                                    direction=state["direction"], seed=state["seed"])
     metric = state["metric"]
-    tuned = await ctx.run_blocking(completed_candidates, study, metric)
-    for row in tuned:
-        row["greater_is_better"] = greater_is_better(metric)
+    items = await ctx.run_blocking(ctx.ledger.fanin_items, _scope(ctx.experiment_id))
+    tuned = [v["candidate"] for v in items.values() if v.get("candidate")]
     rows = [candidates.to_dict(c) for c in training.candidates] + tuned
     best = _best(rows, metric)
     history = ctx.work_dir / "tuning_history.csv"
