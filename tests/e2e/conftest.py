@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from mlmesh_common.broker import free_port
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     home = tmp_path_factory.mktemp("mesh")
+    # Small drift windows so the test's traffic closes one (inherited by every process).
+    os.environ["MLMESH_MONITOR_WINDOW_ROWS"] = "40"
     config = runner.MeshConfig(home=home, gateway_port=free_port(), grpc_port=free_port())
     runner.launch_detached(config)
     try:

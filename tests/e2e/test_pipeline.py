@@ -84,6 +84,40 @@ def test_rest_submission_over_http_source(mesh: dict, dataset_host: tuple[str, P
         proc.terminate()
         proc.wait(10)
 
+    # Served with prediction logging, shifted traffic shows up as drift on the experiment.
+    proc, url = start_serving_app(local(result["serving_app_uri"]),
+                                  env={"MLMESH_KAFKA_BOOTSTRAP": mesh["kafka_bootstrap"]})
+    try:
+        import httpx
+
+        shifted = pd.read_csv(csv).drop(columns=["species"]).dropna().head(60)
+        for column in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"):
+            shifted[column] = shifted[column] * 3 + 100
+        answer = httpx.post(f"{url}/predict/batch",
+                            json={"rows": shifted.astype(object).to_dict("records")}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        drift = wait_for_event(client, submitted["experiment_id"], "mlmesh.drift.detected")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert drift["payload"]["dataset_drift"] is True
+    assert "body_mass_g" in drift["payload"]["drifted_columns"]
+    assert local(drift["payload"]["report"]["uri"]).exists()
+
+
+def wait_for_event(client: GatewayClient, experiment_id: str, event_type: str,
+                   timeout_s: float = 180) -> dict:
+    """The first event of `event_type` in the experiment's log, waiting for it to appear."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for kind, data in client.watch(experiment_id):
+            if kind == event_type:
+                return data
+        time.sleep(2)
+    raise AssertionError(f"no {event_type} for {experiment_id} within {timeout_s}s")
+
 
 def test_grpc_submission_over_file_source(mesh: dict, tmp_path: Path) -> None:
     frame = load_breast_cancer(as_frame=True).frame

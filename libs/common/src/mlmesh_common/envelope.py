@@ -35,7 +35,7 @@ def new_envelope(topic: Topic, payload: Message, *, experiment_id: str, producer
                    attempt=attempt)
     env.produced_at.GetCurrentTime()
     env.producer.CopyFrom(producer)
-    env.payload.Pack(payload)
+    env.payload.Pack(payload, deterministic=True)
     return env
 
 

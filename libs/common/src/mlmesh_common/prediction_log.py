@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from mlmesh.events.v1.envelope_pb2 import Producer
-from mlmesh.events.v1.monitoring_pb2 import PredictionLogged
+from mlmesh.events.v1.monitoring_pb2 import GroundTruthLogged, PredictionLogged
 from mlmesh_common import topics
 from mlmesh_common.envelope import encode, new_envelope
 
@@ -64,4 +64,21 @@ class PredictionLogger:
                                       key=self.model_name.encode())
         except Exception as exc:  # noqa: BLE001
             log.warning("prediction not logged: %s", exc)
+        return env.event_id
+
+    async def log_outcomes(self, request_ids: list[str], outcomes: list[Any]) -> str:
+        """Send the true outcomes of earlier requests (ground_truth.logged)."""
+        if len(request_ids) != len(outcomes):
+            raise ValueError(f"{len(request_ids)} request ids but {len(outcomes)} outcomes; "
+                             "send one outcome per request id")
+        event = GroundTruthLogged(model_name=self.model_name, model_version=self.model_version,
+                                  request_ids=request_ids,
+                                  outcomes_json=json.dumps(outcomes, default=str))
+        env = new_envelope(topics.GROUND_TRUTH_LOGGED, event, experiment_id=self.experiment_id,
+                           producer=Producer(service="other-systems",
+                                             version=f"{self.model_name}:{self.model_version}"))
+        if self._producer is None:
+            raise RuntimeError("prediction logger not started; call start() first")
+        await self._producer.send_and_wait(topics.GROUND_TRUTH_LOGGED.name, encode(env),
+                                           key=self.model_name.encode())
         return env.event_id

@@ -14,15 +14,16 @@ from typing import Any
 
 import faust
 import pandas as pd
+from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 
 from mlmesh.events.v1.common_pb2 import ArtifactRef
 from mlmesh.events.v1.envelope_pb2 import DeadLetter, Producer
-from mlmesh.events.v1.experiment_pb2 import StageProgress
+from mlmesh.events.v1.experiment_pb2 import ExperimentRequested, ExperimentSpec, StageProgress
 from mlmesh.events.v1.monitoring_pb2 import DriftDetected
 from mlmesh_common import __version__, topics
 from mlmesh_common.artifacts import experiment_prefix, open_store
-from mlmesh_common.envelope import decode, encode, new_envelope
+from mlmesh_common.envelope import decode, encode, new_envelope, to_dict
 from mlmesh_common.errors import PermanentError
 from mlmesh_common.settings import Settings
 from mlmesh_monitor.drift import compute_drift
@@ -32,6 +33,9 @@ log = logging.getLogger("mlmesh.monitor")
 settings = Settings()
 WINDOW_ROWS = int(os.environ.get("MLMESH_MONITOR_WINDOW_ROWS", "200"))
 WINDOW_SECONDS = float(os.environ.get("MLMESH_MONITOR_WINDOW_SECONDS", "300"))
+#: Retraining policy: on dataset drift, request a new experiment (at most once per cooldown).
+RETRAIN = os.environ.get("MLMESH_MONITOR_RETRAIN", "false").lower() in ("1", "true", "yes")
+RETRAIN_COOLDOWN_S = float(os.environ.get("MLMESH_MONITOR_RETRAIN_COOLDOWN_S", "3600"))
 PRODUCER = Producer(service="monitor", version=__version__, instance=settings.instance)
 
 ROWS_IN = Counter("mlmesh_monitor_rows_total", "served rows received", ["model"])
@@ -62,7 +66,8 @@ _reference_frames: dict[str, tuple[str, pd.DataFrame]] = {}
 
 async def _send(topic: topics.Topic, payload: Any, key: str, experiment_id: str) -> None:
     env = new_envelope(topic, payload, experiment_id=experiment_id, producer=PRODUCER)
-    await app.producer.send_and_wait(topic.name, key=key.encode(), value=encode(env))
+    await app.producer.send_and_wait(topic.name, key.encode(), encode(env), partition=None,
+                                     timestamp=None, headers=None)
 
 
 async def _dead_letter(topic: topics.Topic, raw: bytes, exc: Exception) -> None:
@@ -71,7 +76,8 @@ async def _dead_letter(topic: topics.Topic, raw: bytes, exc: Exception) -> None:
                         original_value=raw or b"", attempt=1)
     letter.failed_at.GetCurrentTime()
     letter.consumer.CopyFrom(PRODUCER)
-    await app.producer.send_and_wait(topic.dlq, key=b"", value=letter.SerializeToString())
+    await app.producer.send_and_wait(topic.dlq, b"", letter.SerializeToString(),
+                                     partition=None, timestamp=None, headers=None)
     log.error("sent a message of %s to %s: %s", topic.name, topic.dlq, exc)
 
 
@@ -87,25 +93,34 @@ def _published_model(raw: bytes) -> bytes:
 @app.agent(published_topic)
 async def on_published(stream: faust.StreamT) -> None:
     async for raw in stream.group_by(_published_model, name="by-model"):
-        try:
-            env, event = decode(raw, topics.MODEL_PUBLISHED)
-        except PermanentError as exc:
-            await _dead_letter(topics.MODEL_PUBLISHED, raw, exc)
-            continue
-        if event.skipped:
-            continue
-        references[event.registered_model] = json.dumps({
-            "version": event.model_version, "experiment_id": env.experiment_id,
-            "project": event.committed.docs.selection.dataset.spec.project,
-            "reference": {"uri": event.reference_data.uri,
-                          "sha256": event.reference_data.sha256},
-            "features": list(event.feature_columns)}).encode()
-        MODELS.set(len(references))
-        await _send(topics.STAGE_PROGRESS, StageProgress(
-            stage="monitor", state=StageProgress.STATE_RUNNING, percent=100,
-            message=f"watching {event.registered_model} v{event.model_version} for drift"),
-            env.experiment_id, env.experiment_id)
-        log.info("watching %s v%s", event.registered_model, event.model_version)
+        await _guarded(topics.MODEL_PUBLISHED, raw, _remember_reference)
+
+
+async def _guarded(topic: topics.Topic, raw: bytes, handler: Any) -> None:
+    """Run one message's handler; a failure goes to the DLQ instead of crashing the agent."""
+    try:
+        env, event = decode(raw, topic)
+        await handler(env, event)
+    except Exception as exc:
+        log.exception("handling %s failed", topic.name)
+        await _dead_letter(topic, raw, exc)
+
+
+async def _remember_reference(env: Any, event: Any) -> None:
+    if event.skipped:
+        return
+    references[event.registered_model] = json.dumps({
+        "version": event.model_version, "experiment_id": env.experiment_id,
+        "project": event.committed.docs.selection.dataset.spec.project,
+        "reference": {"uri": event.reference_data.uri, "sha256": event.reference_data.sha256},
+        "features": list(event.feature_columns),
+        "spec": to_dict(event.committed.docs.selection.dataset.spec)}).encode()
+    MODELS.set(len(references))
+    await _send(topics.STAGE_PROGRESS, StageProgress(
+        stage="monitor", state=StageProgress.STATE_RUNNING, percent=100,
+        message=f"watching {event.registered_model} v{event.model_version} for drift"),
+        env.experiment_id, env.experiment_id)
+    log.info("watching %s v%s", event.registered_model, event.model_version)
 
 
 def _reference_frame(model: str, info: dict[str, Any]) -> pd.DataFrame:
@@ -144,39 +159,55 @@ def _check_window(model: str, info: dict[str, Any], window: pd.DataFrame) -> Dri
 @app.agent(predictions_topic)
 async def on_predictions(stream: faust.StreamT) -> None:
     async for raw in stream:
-        try:
-            _, event = decode(raw, topics.PREDICTION_LOGGED)
-            rows = json.loads(event.rows_json)
-        except (PermanentError, ValueError) as exc:
-            await _dead_letter(topics.PREDICTION_LOGGED, raw, exc)
-            continue
-        ROWS_IN.labels(event.model_name).inc(len(rows))
-        stored = references.get(event.model_name)
-        if stored is None:
-            log.warning("predictions for %s, which has no reference data; ignored",
-                        event.model_name)
-            continue
-        info = json.loads(stored)
-        for window in windows.add(event.model_name, rows, time.time()):
-            drift = await asyncio.to_thread(_check_window, event.model_name, info,
-                                            pd.DataFrame(window))
-            WINDOWS.labels(event.model_name, str(drift.dataset_drift).lower()).inc()
-            SHARE_DRIFTED.labels(event.model_name).set(drift.share_drifted)
-            await _send(topics.DRIFT_DETECTED, drift, event.model_name,
-                        info["experiment_id"])
+        await _guarded(topics.PREDICTION_LOGGED, raw, _check_predictions)
+
+
+async def _check_predictions(env: Any, event: Any) -> None:
+    rows = json.loads(event.rows_json)
+    ROWS_IN.labels(event.model_name).inc(len(rows))
+    stored = references.get(event.model_name)
+    if stored is None:
+        log.warning("predictions for %s, which has no reference data; ignored",
+                    event.model_name)
+        return
+    info = json.loads(stored)
+    for window in windows.add(event.model_name, rows, time.time()):
+        drift = await asyncio.to_thread(_check_window, event.model_name, info,
+                                        pd.DataFrame(window))
+        WINDOWS.labels(event.model_name, str(drift.dataset_drift).lower()).inc()
+        SHARE_DRIFTED.labels(event.model_name).set(drift.share_drifted)
+        await _send(topics.DRIFT_DETECTED, drift, event.model_name, info["experiment_id"])
+        if drift.dataset_drift and RETRAIN:
+            await _maybe_retrain(event.model_name, info)
+
+
+async def _maybe_retrain(model: str, info: dict[str, Any]) -> None:
+    """Request a retraining experiment, lineage kept through parent_experiment_id."""
+    now = time.time()
+    if now - info.get("last_retrain_at", 0.0) < RETRAIN_COOLDOWN_S:
+        return
+    spec = ExperimentSpec()
+    json_format.ParseDict(info["spec"], spec)
+    spec.parent_experiment_id = info["experiment_id"]
+    spec.tags["mlmesh.trigger"] = "drift"
+    request = ExperimentRequested(spec=spec, requested_by=f"monitor:{model}")
+    request.requested_at.GetCurrentTime()
+    experiment_id = f"{info['experiment_id'][:8]}-retrain-{int(now)}"
+    await _send(topics.EXPERIMENT_REQUESTED, request, experiment_id, experiment_id)
+    references[model] = json.dumps({**info, "last_retrain_at": now}).encode()
+    log.info("drift on %s: requested retraining experiment %s", model, experiment_id)
 
 
 @app.agent(ground_truth_topic)
 async def on_ground_truth(stream: faust.StreamT) -> None:
     async for raw in stream:
-        try:
-            _, event = decode(raw, topics.GROUND_TRUTH_LOGGED)
-        except PermanentError as exc:
-            await _dead_letter(topics.GROUND_TRUTH_LOGGED, raw, exc)
-            continue
-        # Performance decay needs outcomes joined to requests: issue "Operate" adds it.
-        log.info("ground truth for %d requests of %s recorded", len(event.request_ids),
-                 event.model_name)
+        await _guarded(topics.GROUND_TRUTH_LOGGED, raw, _record_ground_truth)
+
+
+async def _record_ground_truth(env: Any, event: Any) -> None:
+    # Performance decay needs outcomes joined to requests: the "Operate" issue adds it.
+    log.info("ground truth for %d requests of %s received", len(event.request_ids),
+             event.model_name)
 
 
 @app.page("/healthz")
