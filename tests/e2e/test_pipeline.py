@@ -149,3 +149,26 @@ def test_grpc_submission_over_file_source(mesh: dict, tmp_path: Path) -> None:
     result = assert_completed(as_dict, events)
     assert result["target"] == "target"  # found by name, not given
     assert result["problem_type"] == "PROBLEM_TYPE_BINARY" and result["metric"] == "roc_auc"
+
+
+def test_supervisor_restarts_a_killed_service(mesh: dict) -> None:
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    from mlmesh_cli import runner
+
+    home = Path(mesh["home"])
+    before = runner.read_state(home)["processes"]["docs-0"]["pid"]
+    os.kill(before, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = runner.read_state(home)
+        pid = state["processes"]["docs-0"]["pid"]
+        if pid != before and runner.probe(state)["docs-0"] == "ready":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("docs-0 was not restarted and ready within 90s")
+    assert state["processes"]["docs-0"]["restarts"] >= 1

@@ -150,11 +150,14 @@ def report(final: dict[str, Any], home: Path) -> None:
         return
     table = Table("rank", "family", "source", "CV mean", "CV std", "device",
                   title=f"Leaderboard ({result.get('metric')})")
-    for rank, row in enumerate(result.get("leaderboard", []), 1):
+    board = result.get("leaderboard", [])
+    for rank, row in enumerate(board[:12], 1):
         table.add_row(str(rank), str(row.get("family")), str(row.get("source")),
                       f"{row.get('cv_mean') or 0:.4f}", f"{row.get('cv_std') or 0:.4f}",
                       str(row.get("device") or ""))
     console.print(table)
+    if len(board) > 12:
+        console.print(f"  ... and {len(board) - 12} more candidates (see the report)")
     console.print(f"Winner [bold]{result.get('winner')}[/]: test {result.get('metric')} = "
                   f"[bold green]{result.get('test_score', 0):.4f}[/] (dummy baseline "
                   f"{result.get('baseline_test_score', 0):.4f})")
@@ -164,8 +167,8 @@ def report(final: dict[str, Any], home: Path) -> None:
     for label, value in (
         ("report", result.get("report_uri")),
         ("model card", result.get("model_card_uri")),
-        ("MLflow run", f"{mlflow}/#/experiments/0/runs/{result.get('mlflow_run_id')}"
-                       if mlflow and result.get("mlflow_run_id") else result.get("mlflow_run_id")),
+        ("MLflow run", f"{result.get('mlflow_run_id')}" + (f" (server {mlflow})" if mlflow
+                                                              else "")),
         ("registry", f"{result.get('registered_model')} v{result.get('model_version')}"),
         ("git commit", f"{git.get('commit', '')[:12]} on {git.get('branch')} "
                        f"({git.get('repository')})"),
