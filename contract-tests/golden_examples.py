@@ -60,6 +60,7 @@ def _spec() -> experiment_pb2.ExperimentSpec:
         parent_experiment_id="exp-5b21d9aa", max_trials=30)
     spec.tags["team"] = "risk"
     spec.tags["ticket"] = "ML-142"
+    spec.source_options["sheet"] = "loans"
     return spec
 
 

@@ -21,6 +21,8 @@ def test_defaults_are_filled_in() -> None:
     (ExperimentSpec(dataset_uri="file:///x", project="Bad Name"), "project"),
     (ExperimentSpec(dataset_uri="file:///x", time_budget_s=5), "time_budget_s"),
     (ExperimentSpec(dataset_uri="file:///x", stages=["deploy"]), "stages"),
+    (ExperimentSpec(dataset_uri="file:///x", source_options={"api_key": "k"}),
+     "source_options"),
     (ExperimentSpec(dataset_uri="file:///x", metric="rmse",
                     problem_type=ProblemType.PROBLEM_TYPE_BINARY), "metric"),
 ])

@@ -36,6 +36,9 @@ class ExperimentSpecIn(BaseModel):
                               description="optional stages to run: tune, docs, git, publish")
     project: str = "default"
     tags: dict[str, str] = Field(default_factory=dict)
+    source_options: dict[str, str] = Field(
+        default_factory=dict, description="how to read the source: sheet, member, format, "
+        "delimiter, encoding, ... (never credentials)")
     max_trials: int = Field(0, ge=0)
     parent_experiment_id: str = ""
     experiment_id: str = Field("", description="client-chosen id; resubmitting returns it")

@@ -14,6 +14,7 @@ CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro"
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|credential|auth)", re.I)
 MIN_BUDGET_S, MAX_BUDGET_S = 10, 7 * 24 * 3600
 
 
@@ -57,6 +58,10 @@ def validate_spec(spec: ExperimentSpec, default_budget_s: int, default_max_trial
     spec.max_trials = spec.max_trials or default_max_trials
     if spec.max_trials > 1000:
         errors["max_trials"] = "at most 1000"
+    secrets = [k for k in spec.source_options if _SECRET_KEY.search(k)]
+    if secrets:
+        errors["source_options"] = (f"{secrets} look like credentials; set them in the "
+                                    "services' environment instead, never in a spec")
     unknown = [s for s in spec.stages if s not in OPTIONAL_STAGES]
     if unknown:
         errors["stages"] = (f"unknown optional stage(s) {unknown}; choose from "

@@ -12,8 +12,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExperimentSpec(_message.Message):
-    __slots__ = ("dataset_uri", "dataset_sha256", "target", "problem_type", "metric", "time_budget_s", "seed", "stages", "project", "tags", "parent_experiment_id", "max_trials")
+    __slots__ = ("dataset_uri", "dataset_sha256", "target", "problem_type", "metric", "time_budget_s", "seed", "stages", "project", "tags", "parent_experiment_id", "max_trials", "source_options")
     class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SourceOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +39,7 @@ class ExperimentSpec(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PARENT_EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     dataset_uri: str
     dataset_sha256: str
     target: str
@@ -44,7 +52,8 @@ class ExperimentSpec(_message.Message):
     tags: _containers.ScalarMap[str, str]
     parent_experiment_id: str
     max_trials: int
-    def __init__(self, dataset_uri: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., time_budget_s: _Optional[int] = ..., seed: _Optional[int] = ..., stages: _Optional[_Iterable[str]] = ..., project: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., parent_experiment_id: _Optional[str] = ..., max_trials: _Optional[int] = ...) -> None: ...
+    source_options: _containers.ScalarMap[str, str]
+    def __init__(self, dataset_uri: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., time_budget_s: _Optional[int] = ..., seed: _Optional[int] = ..., stages: _Optional[_Iterable[str]] = ..., project: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., parent_experiment_id: _Optional[str] = ..., max_trials: _Optional[int] = ..., source_options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ExperimentRequested(_message.Message):
     __slots__ = ("spec", "requested_at", "requested_by")
