@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench clean
+.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench bench-acquire bench-profile clean
 
 install: $(STAMP)
 
@@ -60,6 +60,14 @@ status: install
 
 bench: install
 	$(PY) -m benchmarks.run
+
+## bench-acquire: a generated 2 GB CSV converted to Parquet (MB/s, peak RSS)
+bench-acquire: install
+	$(PY) -m benchmarks.acquire
+
+## bench-profile: profile of a 1M-row, 50-column table (seconds)
+bench-profile: install
+	$(PY) -m benchmarks.profile
 
 clean:
 	rm -rf $(VENV) .mlmesh node_modules .pytest_cache .ruff_cache
