@@ -172,3 +172,28 @@ def test_supervisor_restarts_a_killed_service(mesh: dict) -> None:
     else:
         raise AssertionError("docs-0 was not restarted and ready within 90s")
     assert state["processes"]["docs-0"]["restarts"] >= 1
+
+
+def test_cli_run_and_status(mesh: dict, tmp_path: Path) -> None:
+    """`mlmesh run` follows an experiment to the end and prints where everything is."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_diabetes
+
+    csv = tmp_path / "diabetes.csv"
+    load_diabetes(as_frame=True).frame.to_csv(csv, index=False)
+    env = {**__import__("os").environ, "COLUMNS": "200"}
+    run = subprocess.run([sys.executable, "-m", "mlmesh_cli", "run", str(csv), "--target",
+                          "target", "--budget", "30", "--max-trials", "2", "--project",
+                          "e2e-cli", "--home", mesh["home"]], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for expected in ("Leaderboard (rmse)", "Winner", "dummy baseline", "report", "MLflow run",
+                     "git commit", "serving app"):
+        assert expected in run.stdout, expected
+    status = subprocess.run([sys.executable, "-m", "mlmesh_cli", "status", "--json", "--home",
+                             mesh["home"]], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0
+    health = json.loads(status.stdout)["health"]
+    assert set(health.values()) == {"ready"} and "monitor-0" in health
