@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench bench-acquire bench-profile clean
+.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench bench-acquire bench-profile bench-serving clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ bench: install
 ## bench-acquire: a generated 2 GB CSV converted to Parquet (MB/s, peak RSS)
 bench-acquire: install
 	$(PY) -m benchmarks.acquire
+
+## bench-serving: the generated serving app against `mlflow models serve` of the same model
+bench-serving: install
+	$(PY) -m benchmarks.serving
 
 ## bench-profile: profile of a 1M-row, 50-column table (seconds)
 bench-profile: install

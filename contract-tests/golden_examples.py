@@ -97,14 +97,22 @@ def _docs() -> delivery_pb2.DocsGenerated:
     return delivery_pb2.DocsGenerated(
         selection=_selected(), report_html=_ref("docs/report.html", "text/html"),
         report_markdown=_ref("docs/report.md", "text/markdown"),
-        model_card=_ref("docs/model_card.md", "text/markdown"), skipped=True)
+        model_card=_ref("docs/model_card.md", "text/markdown"), skipped=True,
+        white_paper_pdf=_ref("docs/white_paper.pdf", "application/pdf"),
+        white_paper_tex=_ref("docs/white_paper.tex", "application/x-tex"),
+        executive_summary=_ref("docs/executive_summary.md", "text/markdown"),
+        reproduction=_ref("docs/reproduce.py", "text/x-python"),
+        folder=_ref("docs/", "inode/directory", 0))
 
 
 def _committed() -> delivery_pb2.ExperimentCommitted:
     return delivery_pb2.ExperimentCommitted(
         docs=_docs(), repository="/data/git/experiments", branch=f"exp/{EXPERIMENT_ID}",
         commit="3b18e512dba79e4c8300dd08aeb37f8e728b8dad", tag=f"exp-{EXPERIMENT_ID}",
-        skipped=True)
+        skipped=True, remote="https://git.example.org/ml/experiments.git",
+        pull_request_url="https://git.example.org/ml/experiments/pull/7",
+        commits=["9c0ffee1dba79e4c8300dd08aeb37f8e728b8dad",
+                 "3b18e512dba79e4c8300dd08aeb37f8e728b8dad"], release_tag="model-v1.0.0")
 
 
 def _timestamp_fields(message: Message) -> Message:
@@ -167,7 +175,10 @@ def payloads() -> dict[str, Message]:
             serving_app=_ref("publish/serving/", "inode/directory", 0),
             reference_data=_ref("publish/reference.parquet", "application/vnd.apache.parquet"),
             feature_columns=["age", "income", "region"], skipped=True,
-            mlflow_run_id="run-refit"),
+            mlflow_run_id="run-refit", onnx=_ref("publish/model.onnx", "application/onnx"),
+            alias="champion", promoted_to_champion=True,
+            native_model=_ref("publish/model.txt", "text/plain"),
+            serving_docs=_ref("publish/serving-docs/", "inode/directory", 0)),
         topics.EXPERIMENT_COMPLETED.name: experiment_pb2.ExperimentCompleted(
             project=PROJECT, winner_family="lightgbm", metric="roc_auc", test_score=0.905,
             baseline_test_score=0.5, registered_model="credit-default", model_version="3",
