@@ -68,14 +68,16 @@ async def read_topic(bootstrap: str, topic: str, experiment_id: str, want: int,
         await consumer.stop()
 
 
-def downstream_counter(settings: Settings) -> tuple[Service, list[str]]:
-    """A 'prep' service that records every dataset.profiled event it handles."""
+def downstream_counter(settings: Settings, experiment: str) -> tuple[Service, list[str]]:
+    """A 'prep' service that records the dataset.profiled events of `experiment` it handles
+    (the group is shared with other tests' experiments on the same broker)."""
     seen: list[str] = []
     svc = Service("prep", settings=settings)
 
     @svc.handles(topics.DATASET_PROFILED)
     async def on_profiled(ctx: HandlerContext, event: DatasetProfiled) -> None:
-        seen.append(ctx.envelope.event_id)
+        if ctx.experiment_id == experiment:
+            seen.append(ctx.envelope.event_id)
 
     return svc, seen
 
@@ -89,7 +91,7 @@ async def test_crash_before_commit_redelivers_without_duplicate_effect(
            "MLMESH_KAFKA_BOOTSTRAP": mesh_settings.kafka_bootstrap,
            "MLMESH_SESSION_TIMEOUT_MS": "6000", "MLMESH_HEARTBEAT_INTERVAL_MS": "1000",
            "CRASH_MARKER": str(mesh_settings.home / "crashed")}
-    down, seen = downstream_counter(mesh_settings)
+    down, seen = downstream_counter(mesh_settings, experiment)
     await down.start()
     try:
         await produce_acquired(mesh_settings.kafka_bootstrap, experiment, ["a", "b"])

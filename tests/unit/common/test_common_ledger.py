@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlmesh_common.ledger import Ledger, open_ledger
+from mlmesh_common.ledger import DeadLetterRecord, Ledger, open_ledger
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -106,3 +106,38 @@ def test_coordinator_state(ledger: Ledger) -> None:
 def test_unknown_url_is_explained() -> None:
     with pytest.raises(ValueError, match="MLMESH_LEDGER_URL"):
         open_ledger("mysql://x")
+
+
+def _letter(letter_id: str, **kw) -> DeadLetterRecord:
+    values = dict(id=letter_id, dlq_topic="t.dlq", source_topic="t", experiment_id="x",
+                  event_id="e", consumer_group="g", error_type="ValueError",
+                  error_message="bad", stack="Traceback", attempt=1, failed_at=1.0,
+                  original_key=b"k", original_value=b"\x00\xffbytes", original_headers={"a": "b"},
+                  status="open", updated_at=1.0)
+    values.update(kw)
+    return DeadLetterRecord(**values)
+
+
+def test_dead_letters_record_list_and_move(ledger: Ledger) -> None:
+    assert ledger.record_dead_letter(_letter("t.dlq:0:1"))
+    assert not ledger.record_dead_letter(_letter("t.dlq:0:1"))
+    ledger.record_dead_letter(_letter("t.dlq:0:2", failed_at=2.0, experiment_id="y",
+                                      source_topic="u"))
+    assert [r.id for r in ledger.list_dead_letters()] == ["t.dlq:0:2", "t.dlq:0:1"]
+    assert [r.id for r in ledger.list_dead_letters(experiment_id="x")] == ["t.dlq:0:1"]
+    got = ledger.get_dead_letter("t.dlq:0:1")
+    assert got.original_value == b"\x00\xffbytes" and got.original_headers == {"a": "b"}
+    assert ledger.count_dead_letters() == {"t": 1, "u": 1}
+    assert ledger.set_dead_letter_status("t.dlq:0:1", "replayed")
+    assert not ledger.set_dead_letter_status("t.dlq:0:1", "purged"), "only open ones move"
+    assert [r.id for r in ledger.list_dead_letters(status="replayed")] == ["t.dlq:0:1"]
+    assert ledger.get_dead_letter("missing") is None
+
+
+def test_reopen_only_failed(ledger: Ledger) -> None:
+    ledger.create_experiment("r1", "p", {})
+    assert not ledger.reopen("r1")
+    ledger.set_status("r1", "failed", "boom")
+    assert ledger.reopen("r1")
+    record = ledger.get_experiment("r1")
+    assert record.status == "running" and record.failure_reason == ""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ app = typer.Typer(help="mlmesh: autonomous ML experiments on an event-driven mes
                   no_args_is_help=True, add_completion=False)
 topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 STAGES = ("acquire", "profile", "prep", "train", "tune", "select", "docs", "git", "publish")
 
@@ -235,6 +238,72 @@ def demo(home: HomeOpt = Path(".mlmesh"), budget: int = 120,
     finally:
         if started_here and not keep:
             down(home=home)
+
+
+def _client(home: Path, gateway: str) -> GatewayClient:
+    return GatewayClient(_gateway_url(home, gateway))
+
+
+def _print_letter_or_fail(action: Callable[[], dict[str, Any]], as_json: bool) -> None:
+    try:
+        letter = action()
+    except GatewayError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps(letter, indent=2))
+        return
+    for key in ("id", "status", "source_topic", "experiment_id", "consumer_group", "error_type",
+                "error_message", "attempt"):
+        console.print(f"[bold]{key:<15}[/] {letter.get(key)}")
+    if letter.get("envelope"):
+        console.print_json(json.dumps(letter["envelope"]))
+    if letter.get("stack"):
+        console.print(letter["stack"])
+
+
+@dlq_app.command("list")
+def dlq_list(source_topic: str = "", experiment: str = "",
+             status: Annotated[str, typer.Option(help="open, replayed, purged or any")] = "open",
+             limit: int = 100, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Messages that could not be handled, newest first."""
+    try:
+        body = _client(home, gateway).dead_letters(source_topic, experiment, status, limit)
+    except GatewayError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps(body, indent=2))
+        return
+    table = Table("id", "source topic", "experiment", "error", "status",
+                  title=f"dead letters ({sum(body['open_by_topic'].values())} open)")
+    for letter in body["dead_letters"]:
+        table.add_row(letter["id"], letter["source_topic"], letter["experiment_id"],
+                      f"{letter['error_type']}: {letter['error_message']}"[:80],
+                      letter["status"])
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(letter_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One dead letter: the error, its stack and the decoded original envelope."""
+    _print_letter_or_fail(lambda: _client(home, gateway).dead_letter(letter_id), as_json)
+
+
+@dlq_app.command("replay")
+def dlq_replay(letter_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Send the original message back to its topic (after fixing the cause)."""
+    _print_letter_or_fail(lambda: _client(home, gateway).replay(letter_id), as_json)
+
+
+@dlq_app.command("purge")
+def dlq_purge(letter_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Mark a dead letter as dealt with."""
+    _print_letter_or_fail(lambda: _client(home, gateway).purge(letter_id), as_json)
 
 
 @topics_app.command("create")

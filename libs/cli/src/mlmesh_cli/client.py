@@ -48,6 +48,22 @@ class GatewayClient:
         return self._check(self._http.post(f"/v1/experiments/{experiment_id}/cancel",
                                            json={"reason": reason}))
 
+    def dead_letters(self, source_topic: str = "", experiment_id: str = "", status: str = "open",
+                     limit: int = 100) -> dict[str, Any]:
+        params = {"source_topic": source_topic, "experiment_id": experiment_id,
+                  "status": status, "limit": limit}
+        return self._check(self._http.get("/v1/dlq", params={k: v for k, v in params.items()
+                                                             if v}))
+
+    def dead_letter(self, letter_id: str) -> dict[str, Any]:
+        return self._check(self._http.get(f"/v1/dlq/{letter_id}"))
+
+    def replay(self, letter_id: str) -> dict[str, Any]:
+        return self._check(self._http.post(f"/v1/dlq/{letter_id}/replay"))
+
+    def purge(self, letter_id: str) -> dict[str, Any]:
+        return self._check(self._http.post(f"/v1/dlq/{letter_id}/purge"))
+
     def watch(self, experiment_id: str, after: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, data) pairs from the SSE stream, ending with ('end', experiment)."""
         with self._http.stream("GET", f"/v1/experiments/{experiment_id}/events",

@@ -10,7 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 from mlmesh.gateway.v1 import gateway_pb2
-from mlmesh_common.ledger import EventRecord, ExperimentRecord
+from mlmesh_common.ledger import DeadLetterRecord, EventRecord, ExperimentRecord
+from mlmesh_gateway.dead_letters import describe
 
 
 def _ts(seconds: float | None) -> Timestamp | None:
@@ -44,6 +45,19 @@ def event_message(event: EventRecord) -> gateway_pb2.ExperimentEvent:
                                        type=event.type, produced_at=_ts(event.produced_at),
                                        stage=event.stage, status=event.status,
                                        payload_json=json.dumps(event.payload))
+
+
+def dead_letter_message(record: DeadLetterRecord,
+                        with_payload: bool = False) -> gateway_pb2.DeadLetterEntry:
+    described = describe(record, with_payload)
+    return gateway_pb2.DeadLetterEntry(
+        id=record.id, dlq_topic=record.dlq_topic, source_topic=record.source_topic,
+        experiment_id=record.experiment_id, event_id=record.event_id,
+        consumer_group=record.consumer_group, error_type=record.error_type,
+        error_message=record.error_message, attempt=record.attempt,
+        failed_at=_ts(record.failed_at), status=record.status,
+        stack=record.stack if with_payload else "",
+        envelope_json=json.dumps(described["envelope"]) if described.get("envelope") else "")
 
 
 def experiment_dict(record: ExperimentRecord) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 
 from mlmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from mlmesh_gateway.convert import event_message, experiment_message
+from mlmesh_common.ledger import DeadLetterRecord
+from mlmesh_gateway.convert import dead_letter_message, event_message, experiment_message
+from mlmesh_gateway.dead_letters import DeadLetterConflict, DeadLetterNotFound, DeadLetters
 from mlmesh_gateway.experiments import ExperimentNotFound, Experiments
 from mlmesh_gateway.specs import InvalidSpec
 
@@ -63,12 +65,56 @@ class ExperimentServicer(gateway_pb2_grpc.ExperimentServiceServicer):
                                 "ListExperiments")
 
 
+class DeadLetterServicer(gateway_pb2_grpc.DeadLetterServiceServicer):
+    """DLQ operations over gRPC."""
+
+    def __init__(self, dead_letters: DeadLetters) -> None:
+        self.dead_letters = dead_letters
+
+    async def ListDeadLetters(self, request: gateway_pb2.ListDeadLettersRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext,
+                              ) -> gateway_pb2.ListDeadLettersResponse:
+        status = "" if request.status == "any" else (request.status or "open")
+        try:
+            records = await self.dead_letters.list(request.source_topic, request.experiment_id,
+                                                   status, request.limit or 100)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return gateway_pb2.ListDeadLettersResponse(
+            dead_letters=[dead_letter_message(r) for r in records])
+
+    async def GetDeadLetter(self, request: gateway_pb2.GetDeadLetterRequest,  # noqa: N802
+                            context: grpc.aio.ServicerContext) -> gateway_pb2.DeadLetterEntry:
+        return await self._call(self.dead_letters.get, request.id, context, with_payload=True)
+
+    async def ReplayDeadLetter(self, request: gateway_pb2.ReplayDeadLetterRequest,  # noqa: N802
+                               context: grpc.aio.ServicerContext) -> gateway_pb2.DeadLetterEntry:
+        return await self._call(self.dead_letters.replay, request.id, context)
+
+    async def PurgeDeadLetter(self, request: gateway_pb2.PurgeDeadLetterRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext) -> gateway_pb2.DeadLetterEntry:
+        return await self._call(self.dead_letters.purge, request.id, context)
+
+    async def _call(self, operation: Callable[[str], Awaitable[DeadLetterRecord]], letter: str,
+                    context: grpc.aio.ServicerContext,
+                    with_payload: bool = False) -> gateway_pb2.DeadLetterEntry:
+        try:
+            return dead_letter_message(await operation(letter), with_payload)
+        except DeadLetterNotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no dead letter {letter!r}; list "
+                                "them with ListDeadLetters")
+        except DeadLetterConflict as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+
+
 async def start_grpc(experiments: Experiments, host: str, port: int) -> tuple[grpc.aio.Server,
                                                                              int]:
     """Start the gRPC server; returns it and the bound port."""
     server = grpc.aio.server()
     gateway_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(experiments),
                                                              server)
+    gateway_pb2_grpc.add_DeadLetterServiceServicer_to_server(
+        DeadLetterServicer(DeadLetters(experiments.service)), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return server, bound

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -16,6 +17,12 @@ from sse_starlette.sse import EventSourceResponse
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 from mlmesh_common import problems
 from mlmesh_gateway.convert import event_dict, experiment_dict
+from mlmesh_gateway.dead_letters import (
+    DeadLetterConflict,
+    DeadLetterNotFound,
+    DeadLetters,
+    describe,
+)
 from mlmesh_gateway.experiments import ExperimentNotFound, Experiments
 from mlmesh_gateway.specs import InvalidSpec
 
@@ -59,7 +66,13 @@ def get_experiments(request: Request) -> Experiments:
     return request.app.state.experiments
 
 
+def get_dead_letters(request: Request) -> DeadLetters:
+    """DLQ operations (FastAPI dependency)."""
+    return request.app.state.dead_letters
+
+
 Exps = Annotated[Experiments, Depends(get_experiments)]
+Dlq = Annotated[DeadLetters, Depends(get_dead_letters)]
 
 
 def create_app(experiments: Experiments) -> FastAPI:
@@ -67,6 +80,41 @@ def create_app(experiments: Experiments) -> FastAPI:
     app = FastAPI(title="mlmesh gateway", version=experiments.service.version,
                   description="Submit, follow and cancel autonomous ML experiments.")
     app.state.experiments = experiments
+    app.state.dead_letters = DeadLetters(experiments.service)
+
+    @app.exception_handler(DeadLetterNotFound)
+    async def letter_not_found(request: Request, exc: DeadLetterNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={
+            "detail": f"no dead letter {exc.args[0]!r}; list them with GET /v1/dlq"})
+
+    @app.exception_handler(DeadLetterConflict)
+    async def letter_conflict(request: Request, exc: DeadLetterConflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.get("/v1/dlq", tags=["dead letters"])
+    async def list_dead_letters(dlq: Dlq, source_topic: str = "", experiment_id: str = "",
+                                status: Literal["open", "replayed", "purged", "any"] = "open",
+                                limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        """Messages that could not be handled, newest first."""
+        records = await dlq.list(source_topic, experiment_id,
+                                 "" if status == "any" else status, limit)
+        counts = await asyncio.to_thread(dlq.ledger.count_dead_letters)
+        return {"dead_letters": [describe(r) for r in records], "open_by_topic": counts}
+
+    @app.get("/v1/dlq/{letter_id}", tags=["dead letters"])
+    async def get_dead_letter(letter_id: str, dlq: Dlq) -> dict[str, Any]:
+        """One dead letter: the error, its stack and the decoded original envelope."""
+        return describe(await dlq.get(letter_id), with_payload=True)
+
+    @app.post("/v1/dlq/{letter_id}/replay", tags=["dead letters"])
+    async def replay_dead_letter(letter_id: str, dlq: Dlq) -> dict[str, Any]:
+        """Send the original message back to its topic (after fixing the cause)."""
+        return describe(await dlq.replay(letter_id))
+
+    @app.post("/v1/dlq/{letter_id}/purge", tags=["dead letters"])
+    async def purge_dead_letter(letter_id: str, dlq: Dlq) -> dict[str, Any]:
+        """Mark a dead letter as dealt with."""
+        return describe(await dlq.purge(letter_id))
 
     @app.exception_handler(InvalidSpec)
     async def invalid_spec(request: Request, exc: InvalidSpec) -> JSONResponse:

@@ -13,9 +13,13 @@ from mlmesh_common import topics
 from mlmesh_common.envelope import timestamp_seconds, to_dict
 from mlmesh_common.ledger import Ledger
 from mlmesh_common.runtime import HandlerContext, Service
+from mlmesh_gateway.dead_letters import DeadLetterRecorder
 from mlmesh_gateway.projection import FINISHING_EVENTS, STAGES, transition
 
 service = Service("gateway")
+dlq_recorder = DeadLetterRecorder(service)
+service.on_start.append(dlq_recorder.start)
+service.on_stop.append(dlq_recorder.stop)
 
 #: Every topic the ledger projects (the gateway group's inputs).
 PROJECTED_TOPICS = (

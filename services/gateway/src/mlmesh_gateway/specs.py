@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 from mlmesh.events.v1.common_pb2 import ProblemType
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 
-SUPPORTED_SCHEMES = ("file", "http", "https")
+SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "kaggle", "hf", "openml", "uci")
 OPTIONAL_STAGES = ("tune", "docs", "git", "publish")
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")

@@ -4,7 +4,14 @@ One abstract base (`Ledger`) with a SQLite and a PostgreSQL storage behind it;
 `open_ledger(url)` picks one from the URL.
 """
 
-from mlmesh_common.ledger._base import EventRecord, ExperimentRecord, Ledger, StageRecord
+from mlmesh_common.ledger._base import (
+    DeadLetterRecord,
+    EventRecord,
+    ExperimentRecord,
+    Ledger,
+    StageRecord,
+)
 from mlmesh_common.ledger._factory import open_ledger
 
-__all__ = ["EventRecord", "ExperimentRecord", "Ledger", "StageRecord", "open_ledger"]
+__all__ = ["DeadLetterRecord", "EventRecord", "ExperimentRecord", "Ledger", "StageRecord",
+           "open_ledger"]

@@ -40,6 +40,28 @@ class ExperimentRecord:
 
 
 @dataclass
+class DeadLetterRecord:
+    """A message that could not be handled, as recorded from its `<topic>.dlq`."""
+
+    id: str
+    dlq_topic: str
+    source_topic: str
+    experiment_id: str
+    event_id: str
+    consumer_group: str
+    error_type: str
+    error_message: str
+    stack: str
+    attempt: int
+    failed_at: float
+    original_key: bytes
+    original_value: bytes
+    original_headers: dict[str, str]
+    status: str
+    updated_at: float
+
+
+@dataclass
 class EventRecord:
     """One event of an experiment as the ledger saw it."""
 
@@ -142,6 +164,13 @@ class Ledger(ABC):
                           f"{clause}ORDER BY created_at DESC LIMIT %s", (*params, max(1, limit)))
         return [_experiment(r) for r in rows]
 
+    def reopen(self, experiment_id: str) -> bool:
+        """Put a failed experiment back to running (an operator replayed its message)."""
+        rows = self._exec("UPDATE experiments SET status='running', failure_reason='', "
+                          "updated_at=%s WHERE experiment_id=%s AND status='failed' "
+                          "RETURNING experiment_id", (time.time(), experiment_id))
+        return bool(rows)
+
     def set_status(self, experiment_id: str, status: str, failure_reason: str = "") -> bool:
         """Move an experiment to `status`; a terminal status is never left. False if unchanged."""
         rows = self._exec(
@@ -216,6 +245,58 @@ class Ledger(ABC):
         return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
                 for r in rows]
 
+    # -- dead letters ---------------------------------------------------------------------
+    def record_dead_letter(self, record: DeadLetterRecord) -> bool:
+        """Remember a dead letter (idempotent on its id); False if it was already known."""
+        rows = self._exec(
+            "INSERT INTO dead_letters(id, dlq_topic, source_topic, experiment_id, event_id, "
+            "consumer_group, error_type, error_message, stack, attempt, failed_at, "
+            "original_key, original_value, headers_json, status, updated_at) VALUES "
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING "
+            "RETURNING id",
+            (record.id, record.dlq_topic, record.source_topic, record.experiment_id,
+             record.event_id, record.consumer_group, record.error_type, record.error_message,
+             record.stack, record.attempt, record.failed_at, record.original_key,
+             record.original_value, json.dumps(record.original_headers), record.status,
+             record.updated_at))
+        return bool(rows)
+
+    _DLQ_COLUMNS = ("id, dlq_topic, source_topic, experiment_id, event_id, consumer_group, "
+                    "error_type, error_message, stack, attempt, failed_at, original_key, "
+                    "original_value, headers_json, status, updated_at")
+
+    def list_dead_letters(self, *, source_topic: str = "", experiment_id: str = "",
+                          status: str = "open", limit: int = 100) -> list[DeadLetterRecord]:
+        """Dead letters, newest first, filtered by topic, experiment and status ('' = any)."""
+        where, params = [], []
+        for column, value in (("source_topic", source_topic), ("experiment_id", experiment_id),
+                              ("status", status)):
+            if value:
+                where.append(f"{column}=%s")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._exec(f"SELECT {self._DLQ_COLUMNS} FROM dead_letters {clause}"
+                          "ORDER BY failed_at DESC LIMIT %s", (*params, max(1, limit)))
+        return [_dead_letter(r) for r in rows]
+
+    def get_dead_letter(self, letter_id: str) -> DeadLetterRecord | None:
+        rows = self._exec(f"SELECT {self._DLQ_COLUMNS} FROM dead_letters WHERE id=%s",
+                          (letter_id,))
+        return _dead_letter(rows[0]) if rows else None
+
+    def set_dead_letter_status(self, letter_id: str, status: str, expected: str = "open",
+                               ) -> bool:
+        """Move a dead letter from `expected` to `status`; False when it was not `expected`."""
+        rows = self._exec("UPDATE dead_letters SET status=%s, updated_at=%s WHERE id=%s AND "
+                          "status=%s RETURNING id", (status, time.time(), letter_id, expected))
+        return bool(rows)
+
+    def count_dead_letters(self) -> dict[str, int]:
+        """Open dead letters per source topic."""
+        rows = self._exec("SELECT source_topic, COUNT(*) FROM dead_letters WHERE "
+                          "status='open' GROUP BY source_topic")
+        return {topic: int(n) for topic, n in rows}
+
     # -- fan-in and coordinator state -----------------------------------------------------
     def fanin_add(self, scope: str, item: str, value: dict[str, Any]) -> int:
         """Record one result of a fan-out (idempotent per item); returns how many are in."""
@@ -258,7 +339,17 @@ def _experiment(row: tuple) -> ExperimentRecord:
                             failure_reason=row[5] or "", created_at=row[6], updated_at=row[7])
 
 
-def common_schema(serial: str, real: str = "DOUBLE PRECISION") -> list[str]:
+def _dead_letter(row: tuple) -> DeadLetterRecord:
+    return DeadLetterRecord(
+        id=row[0], dlq_topic=row[1], source_topic=row[2], experiment_id=row[3], event_id=row[4],
+        consumer_group=row[5], error_type=row[6], error_message=row[7], stack=row[8],
+        attempt=int(row[9]), failed_at=float(row[10]), original_key=bytes(row[11]),
+        original_value=bytes(row[12]), original_headers=json.loads(row[13]), status=row[14],
+        updated_at=float(row[15]))
+
+
+def common_schema(serial: str, real: str = "DOUBLE PRECISION", blob: str = "BYTEA",
+                  ) -> list[str]:
     """DDL shared by both storages; `serial` is the auto-increment primary key type."""
     return [
         "CREATE TABLE IF NOT EXISTS processed_events (consumer_group TEXT NOT NULL, "
@@ -280,4 +371,11 @@ def common_schema(serial: str, real: str = "DOUBLE PRECISION") -> list[str]:
         f"value_json TEXT NOT NULL, added_at {real} NOT NULL, PRIMARY KEY (scope, item))",
         "CREATE TABLE IF NOT EXISTS coordinator_state (scope TEXT PRIMARY KEY, "
         f"value_json TEXT NOT NULL, updated_at {real} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, dlq_topic TEXT NOT NULL, "
+        "source_topic TEXT NOT NULL, experiment_id TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "consumer_group TEXT NOT NULL, error_type TEXT NOT NULL, error_message TEXT NOT NULL, "
+        f"stack TEXT NOT NULL, attempt INTEGER NOT NULL, failed_at {real} NOT NULL, "
+        f"original_key {blob} NOT NULL, original_value {blob} NOT NULL, "
+        f"headers_json TEXT NOT NULL, status TEXT NOT NULL, updated_at {real} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(source_topic, status)",
     ]

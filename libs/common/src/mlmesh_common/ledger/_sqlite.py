@@ -26,7 +26,7 @@ class SQLiteLedger(Ledger):
         self.migrate()
 
     def _schema(self) -> Sequence[str]:
-        return common_schema("INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
+        return common_schema("INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL", blob="BLOB")
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:

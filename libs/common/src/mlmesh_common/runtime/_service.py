@@ -317,6 +317,7 @@ class Service:
                       exc_info=exc)
             await self._dead_letter(group_name, record, exc, attempt, env)
             await self._fail_experiment(env, route.stage, exc, topic.dlq)
+            return  # not marked processed: a replay from the DLQ must be handled again
         else:
             assert ctx is not None
             await self._produce_outputs(ctx.outputs, env, attempt)
@@ -332,6 +333,13 @@ class Service:
         assert self._producer is not None, "service not started"
         await self._producer.send_and_wait(topic_name, value, key=key.encode(),
                                            headers=observability.inject_headers(headers))
+
+    async def send_raw(self, topic_name: str, key: bytes, value: bytes,
+                       headers: list[tuple[str, bytes]]) -> None:
+        """Produce bytes as they are (a DLQ replay): no new envelope, original headers."""
+        assert self._producer is not None, "service not started"
+        await self._producer.send_and_wait(topic_name, value, key=key or None,
+                                           headers=headers)
 
     async def _produce_outputs(self, outputs: list[Output], cause: Envelope, attempt: int) -> None:
         for out in outputs:

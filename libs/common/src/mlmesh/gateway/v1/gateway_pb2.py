@@ -26,31 +26,45 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mlmesh.events.v1 import experiment_pb2 as mlmesh_dot_events_dot_v1_dot_experiment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmlmesh/gateway/v1/gateway.proto\x12\x11mlmesh.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!mlmesh/events/v1/experiment.proto\"`\n\x17SubmitExperimentRequest\x12.\n\x04spec\x18\x01 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\"-\n\x14GetExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"H\n\x16ListExperimentsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"M\n\x17ListExperimentsResponse\x12\x32\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x1d.mlmesh.gateway.v1.Experiment\"@\n\x17\x43\x61ncelExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x16WatchExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\xa8\x01\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07percent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\nExperiment\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\x04spec\x18\x04 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12(\n\x06stages\x18\x05 \x03(\x0b\x32\x18.mlmesh.gateway.v1.Stage\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa9\x01\n\x0f\x45xperimentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12/\n\x0bproduced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stage\x18\x05 \x01(\t\x12\x14\n\x0cpayload_json\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t2\xf8\x03\n\x11\x45xperimentService\x12]\n\x10SubmitExperiment\x12*.mlmesh.gateway.v1.SubmitExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12W\n\rGetExperiment\x12\'.mlmesh.gateway.v1.GetExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12h\n\x0fListExperiments\x12).mlmesh.gateway.v1.ListExperimentsRequest\x1a*.mlmesh.gateway.v1.ListExperimentsResponse\x12]\n\x10\x43\x61ncelExperiment\x12*.mlmesh.gateway.v1.CancelExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12\x62\n\x0fWatchExperiment\x12).mlmesh.gateway.v1.WatchExperimentRequest\x1a\".mlmesh.gateway.v1.ExperimentEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmlmesh/gateway/v1/gateway.proto\x12\x11mlmesh.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!mlmesh/events/v1/experiment.proto\"d\n\x16ListDeadLettersRequest\x12\x14\n\x0csource_topic\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"S\n\x17ListDeadLettersResponse\x12\x38\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\".mlmesh.gateway.v1.DeadLetterEntry\"\"\n\x14GetDeadLetterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x17ReplayDeadLetterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"$\n\x16PurgeDeadLetterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xa8\x02\n\x0f\x44\x65\x61\x64LetterEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tdlq_topic\x18\x02 \x01(\t\x12\x14\n\x0csource_topic\x18\x03 \x01(\t\x12\x15\n\rexperiment_id\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x16\n\x0e\x63onsumer_group\x18\x06 \x01(\t\x12\x12\n\nerror_type\x18\x07 \x01(\t\x12\x15\n\rerror_message\x18\x08 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\t \x01(\r\x12-\n\tfailed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x0b \x01(\t\x12\r\n\x05stack\x18\x0c \x01(\t\x12\x15\n\renvelope_json\x18\r \x01(\t\"`\n\x17SubmitExperimentRequest\x12.\n\x04spec\x18\x01 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\"-\n\x14GetExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"H\n\x16ListExperimentsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"M\n\x17ListExperimentsResponse\x12\x32\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x1d.mlmesh.gateway.v1.Experiment\"@\n\x17\x43\x61ncelExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"G\n\x16WatchExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\xa8\x01\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07percent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\nExperiment\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\x04spec\x18\x04 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12(\n\x06stages\x18\x05 \x03(\x0b\x32\x18.mlmesh.gateway.v1.Stage\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa9\x01\n\x0f\x45xperimentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12/\n\x0bproduced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stage\x18\x05 \x01(\t\x12\x14\n\x0cpayload_json\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t2\xf8\x03\n\x11\x45xperimentService\x12]\n\x10SubmitExperiment\x12*.mlmesh.gateway.v1.SubmitExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12W\n\rGetExperiment\x12\'.mlmesh.gateway.v1.GetExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12h\n\x0fListExperiments\x12).mlmesh.gateway.v1.ListExperimentsRequest\x1a*.mlmesh.gateway.v1.ListExperimentsResponse\x12]\n\x10\x43\x61ncelExperiment\x12*.mlmesh.gateway.v1.CancelExperimentRequest\x1a\x1d.mlmesh.gateway.v1.Experiment\x12\x62\n\x0fWatchExperiment\x12).mlmesh.gateway.v1.WatchExperimentRequest\x1a\".mlmesh.gateway.v1.ExperimentEvent0\x01\x32\xa1\x03\n\x11\x44\x65\x61\x64LetterService\x12h\n\x0fListDeadLetters\x12).mlmesh.gateway.v1.ListDeadLettersRequest\x1a*.mlmesh.gateway.v1.ListDeadLettersResponse\x12\\\n\rGetDeadLetter\x12\'.mlmesh.gateway.v1.GetDeadLetterRequest\x1a\".mlmesh.gateway.v1.DeadLetterEntry\x12\x62\n\x10ReplayDeadLetter\x12*.mlmesh.gateway.v1.ReplayDeadLetterRequest\x1a\".mlmesh.gateway.v1.DeadLetterEntry\x12`\n\x0fPurgeDeadLetter\x12).mlmesh.gateway.v1.PurgeDeadLetterRequest\x1a\".mlmesh.gateway.v1.DeadLetterEntryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlmesh.gateway.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITEXPERIMENTREQUEST']._serialized_start=122
-  _globals['_SUBMITEXPERIMENTREQUEST']._serialized_end=218
-  _globals['_GETEXPERIMENTREQUEST']._serialized_start=220
-  _globals['_GETEXPERIMENTREQUEST']._serialized_end=265
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=267
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=339
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=341
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=418
-  _globals['_CANCELEXPERIMENTREQUEST']._serialized_start=420
-  _globals['_CANCELEXPERIMENTREQUEST']._serialized_end=484
-  _globals['_WATCHEXPERIMENTREQUEST']._serialized_start=486
-  _globals['_WATCHEXPERIMENTREQUEST']._serialized_end=557
-  _globals['_STAGE']._serialized_start=560
-  _globals['_STAGE']._serialized_end=728
-  _globals['_EXPERIMENT']._serialized_start=731
-  _globals['_EXPERIMENT']._serialized_end=1030
-  _globals['_EXPERIMENTEVENT']._serialized_start=1033
-  _globals['_EXPERIMENTEVENT']._serialized_end=1202
-  _globals['_EXPERIMENTSERVICE']._serialized_start=1205
-  _globals['_EXPERIMENTSERVICE']._serialized_end=1709
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=122
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=222
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=224
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=307
+  _globals['_GETDEADLETTERREQUEST']._serialized_start=309
+  _globals['_GETDEADLETTERREQUEST']._serialized_end=343
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_start=345
+  _globals['_REPLAYDEADLETTERREQUEST']._serialized_end=382
+  _globals['_PURGEDEADLETTERREQUEST']._serialized_start=384
+  _globals['_PURGEDEADLETTERREQUEST']._serialized_end=420
+  _globals['_DEADLETTERENTRY']._serialized_start=423
+  _globals['_DEADLETTERENTRY']._serialized_end=719
+  _globals['_SUBMITEXPERIMENTREQUEST']._serialized_start=721
+  _globals['_SUBMITEXPERIMENTREQUEST']._serialized_end=817
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=819
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=864
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=866
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=938
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=940
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=1017
+  _globals['_CANCELEXPERIMENTREQUEST']._serialized_start=1019
+  _globals['_CANCELEXPERIMENTREQUEST']._serialized_end=1083
+  _globals['_WATCHEXPERIMENTREQUEST']._serialized_start=1085
+  _globals['_WATCHEXPERIMENTREQUEST']._serialized_end=1156
+  _globals['_STAGE']._serialized_start=1159
+  _globals['_STAGE']._serialized_end=1327
+  _globals['_EXPERIMENT']._serialized_start=1330
+  _globals['_EXPERIMENT']._serialized_end=1629
+  _globals['_EXPERIMENTEVENT']._serialized_start=1632
+  _globals['_EXPERIMENTEVENT']._serialized_end=1801
+  _globals['_EXPERIMENTSERVICE']._serialized_start=1804
+  _globals['_EXPERIMENTSERVICE']._serialized_end=2308
+  _globals['_DEADLETTERSERVICE']._serialized_start=2311
+  _globals['_DEADLETTERSERVICE']._serialized_end=2728
 # @@protoc_insertion_point(module_scope)

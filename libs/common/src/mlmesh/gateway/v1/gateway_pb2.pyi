@@ -10,6 +10,72 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListDeadLettersRequest(_message.Message):
+    __slots__ = ("source_topic", "experiment_id", "status", "limit")
+    SOURCE_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    source_topic: str
+    experiment_id: str
+    status: str
+    limit: int
+    def __init__(self, source_topic: _Optional[str] = ..., experiment_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDeadLettersResponse(_message.Message):
+    __slots__ = ("dead_letters",)
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    dead_letters: _containers.RepeatedCompositeFieldContainer[DeadLetterEntry]
+    def __init__(self, dead_letters: _Optional[_Iterable[_Union[DeadLetterEntry, _Mapping]]] = ...) -> None: ...
+
+class GetDeadLetterRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ReplayDeadLetterRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class PurgeDeadLetterRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeadLetterEntry(_message.Message):
+    __slots__ = ("id", "dlq_topic", "source_topic", "experiment_id", "event_id", "consumer_group", "error_type", "error_message", "attempt", "failed_at", "status", "stack", "envelope_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DLQ_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dlq_topic: str
+    source_topic: str
+    experiment_id: str
+    event_id: str
+    consumer_group: str
+    error_type: str
+    error_message: str
+    attempt: int
+    failed_at: _timestamp_pb2.Timestamp
+    status: str
+    stack: str
+    envelope_json: str
+    def __init__(self, id: _Optional[str] = ..., dlq_topic: _Optional[str] = ..., source_topic: _Optional[str] = ..., experiment_id: _Optional[str] = ..., event_id: _Optional[str] = ..., consumer_group: _Optional[str] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., attempt: _Optional[int] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., stack: _Optional[str] = ..., envelope_json: _Optional[str] = ...) -> None: ...
+
 class SubmitExperimentRequest(_message.Message):
     __slots__ = ("spec", "experiment_id")
     SPEC_FIELD_NUMBER: _ClassVar[int]

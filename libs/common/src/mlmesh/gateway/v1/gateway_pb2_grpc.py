@@ -275,3 +275,211 @@ class ExperimentService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class DeadLetterServiceStub:
+    """DeadLetterService lists, inspects, replays and purges messages that went to a DLQ.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListDeadLetters = channel.unary_unary(
+                '/mlmesh.gateway.v1.DeadLetterService/ListDeadLetters',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.GetDeadLetter = channel.unary_unary(
+                '/mlmesh.gateway.v1.DeadLetterService/GetDeadLetter',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetDeadLetterRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+                _registered_method=True)
+        self.ReplayDeadLetter = channel.unary_unary(
+                '/mlmesh.gateway.v1.DeadLetterService/ReplayDeadLetter',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ReplayDeadLetterRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+                _registered_method=True)
+        self.PurgeDeadLetter = channel.unary_unary(
+                '/mlmesh.gateway.v1.DeadLetterService/PurgeDeadLetter',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.PurgeDeadLetterRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+                _registered_method=True)
+
+
+class DeadLetterServiceServicer:
+    """DeadLetterService lists, inspects, replays and purges messages that went to a DLQ.
+    """
+
+    def ListDeadLetters(self, request, context):
+        """ListDeadLetters lists dead letters, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeadLetter(self, request, context):
+        """GetDeadLetter returns one dead letter with its decoded original envelope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayDeadLetter(self, request, context):
+        """ReplayDeadLetter sends the original message back to its topic.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeDeadLetter(self, request, context):
+        """PurgeDeadLetter marks a dead letter as dealt with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DeadLetterServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'GetDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeadLetter,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetDeadLetterRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.SerializeToString,
+            ),
+            'ReplayDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeadLetter,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ReplayDeadLetterRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.SerializeToString,
+            ),
+            'PurgeDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeDeadLetter,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.PurgeDeadLetterRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'mlmesh.gateway.v1.DeadLetterService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('mlmesh.gateway.v1.DeadLetterService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class DeadLetterService:
+    """DeadLetterService lists, inspects, replays and purges messages that went to a DLQ.
+    """
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.DeadLetterService/ListDeadLetters',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.DeadLetterService/GetDeadLetter',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetDeadLetterRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.DeadLetterService/ReplayDeadLetter',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ReplayDeadLetterRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.DeadLetterService/PurgeDeadLetter',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.PurgeDeadLetterRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeadLetterEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
