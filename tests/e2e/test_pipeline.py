@@ -197,3 +197,29 @@ def test_cli_run_and_status(mesh: dict, tmp_path: Path) -> None:
     assert status.returncode == 0
     health = json.loads(status.stdout)["health"]
     assert set(health.values()) == {"ready"} and "monitor-0" in health
+
+
+def test_cli_experiments_leaderboard_and_dlq(mesh: dict) -> None:
+    """The operator commands answer with --json against the running mesh."""
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mlmesh_cli", *args, "--home", mesh["home"]],
+                              capture_output=True, text=True, timeout=120)
+
+    listed = cli("experiments", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    done = [e for e in json.loads(listed.stdout) if e["status"] == "completed"]
+    assert done, "the earlier e2e tests completed experiments"
+    shown = json.loads(cli("experiments", "show", done[0]["experiment_id"], "--json").stdout)
+    assert shown["experiment_id"] == done[0]["experiment_id"]
+    board = json.loads(cli("leaderboard", done[0]["experiment_id"], "--json").stdout)
+    assert board and board[0]["family"] == done[0]["result"]["winner"]
+    assert cli("experiments", "show", "no-such-id").returncode == 1
+    cancelled = json.loads(cli("experiments", "cancel", done[0]["experiment_id"],
+                               "--json").stdout)
+    assert cancelled["status"] == "completed", "a finished experiment stays finished"
+    dlq = cli("dlq", "list", "--status", "any", "--json")
+    assert dlq.returncode == 0 and "open_by_topic" in json.loads(dlq.stdout)
+    assert cli("dlq", "show", "no-such-letter").returncode == 1

@@ -22,6 +22,8 @@ app = typer.Typer(help="mlmesh: autonomous ML experiments on an event-driven mes
                   no_args_is_help=True, add_completion=False)
 topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+experiments_app = typer.Typer(help="Experiments: list, show, cancel.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
@@ -260,6 +262,88 @@ def _print_letter_or_fail(action: Callable[[], dict[str, Any]], as_json: bool) -
         console.print_json(json.dumps(letter["envelope"]))
     if letter.get("stack"):
         console.print(letter["stack"])
+
+
+def _call_gateway(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except GatewayError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+@experiments_app.command("list")
+def experiments_list(project: str = "", status: str = "", limit: int = 50,
+                     home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Experiments, newest first."""
+    rows = _call_gateway(lambda: _client(home, gateway).list(project, status, limit))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "project", "status", "winner", "test score", "created")
+    for row in rows:
+        result = row.get("result", {})
+        score = result.get("test_score")
+        table.add_row(row["experiment_id"], row["project"], row["status"],
+                      str(result.get("winner", "")),
+                      f"{score:.4f} {result.get('metric', '')}" if score is not None else "",
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created_at"])))
+    console.print(table)
+
+
+@experiments_app.command("show")
+def experiments_show(experiment_id: str, home: HomeOpt = Path(".mlmesh"),
+                     gateway: GatewayOpt = "",
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One experiment: status, stages and where its results are."""
+    record = _call_gateway(lambda: _client(home, gateway).get(experiment_id))
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    console.print(f"[bold]{record['experiment_id']}[/] ({record['project']}): "
+                  f"{record['status']} {record.get('failure_reason', '')}")
+    table = Table("stage", "status", "percent", "message")
+    for stage in record["stages"]:
+        table.add_row(stage["name"], stage["status"], f"{stage['percent']:.0f}",
+                      stage["message"][:80])
+    console.print(table)
+    if record["status"] == "completed":
+        report(record, home)
+
+
+@experiments_app.command("cancel")
+def experiments_cancel(experiment_id: str, reason: str = "", home: HomeOpt = Path(".mlmesh"),
+                       gateway: GatewayOpt = "",
+                       as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Cancel an experiment; services stop between steps."""
+    record = _call_gateway(lambda: _client(home, gateway).cancel(experiment_id, reason))
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    console.print(f"{experiment_id}: {record['status']}")
+
+
+@app.command()
+def leaderboard(experiment_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """An experiment's leaderboard (CV mean and std per candidate)."""
+    record = _call_gateway(lambda: _client(home, gateway).get(experiment_id))
+    board = record.get("result", {}).get("leaderboard", [])
+    if as_json:
+        print(json.dumps(board, indent=2))
+        return
+    if not board:
+        console.print(f"{experiment_id} has no leaderboard yet (status {record['status']})")
+        raise typer.Exit(1)
+    table = Table("rank", "family", "source", "CV mean", "CV std", "fit s", "device", "MLflow run",
+                  title=f"Leaderboard ({record['result'].get('metric')})")
+    for rank, row in enumerate(board, 1):
+        table.add_row(str(rank), str(row.get("family")), str(row.get("source")),
+                      f"{row.get('cv_mean') or 0:.4f}", f"{row.get('cv_std') or 0:.4f}",
+                      f"{row.get('fit_seconds') or 0:.1f}", str(row.get("device") or ""),
+                      str(row.get("mlflow_run_id") or ""))
+    console.print(table)
 
 
 @dlq_app.command("list")
