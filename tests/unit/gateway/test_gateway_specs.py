@@ -14,6 +14,21 @@ def test_defaults_are_filled_in() -> None:
     assert list(spec.stages) == ["tune", "docs", "git", "publish"]
 
 
+@pytest.mark.parametrize("uri", [
+    "file:///d.csv", "https://h/d.csv", "s3://bucket/d.parquet", "kaggle://owner/dataset",
+    "hf://datasets/owner/name/default/train", "openml://61", "uci://53",
+])
+def test_every_acquire_scheme_is_accepted(uri: str) -> None:
+    assert validate_spec(ExperimentSpec(dataset_uri=uri), 300, 20).dataset_uri == uri
+
+
+def test_gateway_schemes_match_what_acquire_fetches() -> None:
+    from mlmesh_acquire.sources import supported_schemes
+    from mlmesh_gateway.specs import SUPPORTED_SCHEMES
+
+    assert set(SUPPORTED_SCHEMES) == set(supported_schemes())
+
+
 @pytest.mark.parametrize("spec, field", [
     (ExperimentSpec(), "dataset_uri"),
     (ExperimentSpec(dataset_uri="ftp://h/x.csv"), "dataset_uri"),

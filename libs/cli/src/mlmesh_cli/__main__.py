@@ -24,6 +24,9 @@ topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=T
 app.add_typer(topics_app, name="topics")
 experiments_app = typer.Typer(help="Experiments: list, show, cancel.", no_args_is_help=True)
 app.add_typer(experiments_app, name="experiments")
+webhooks_app = typer.Typer(help="Webhook subscriptions and their delivery log.",
+                           no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
@@ -344,6 +347,59 @@ def leaderboard(experiment_id: str, home: HomeOpt = Path(".mlmesh"), gateway: Ga
                       f"{row.get('fit_seconds') or 0:.1f}", str(row.get("device") or ""),
                       str(row.get("mlflow_run_id") or ""))
     console.print(table)
+
+
+def _emit(rows: Any, as_json: bool, table: Table) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        console.print(table)
+
+
+@webhooks_app.command("list")
+def webhooks_list(project: str = "default", home: HomeOpt = Path(".mlmesh"),
+                  gateway: GatewayOpt = "",
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A project's webhook subscriptions."""
+    rows = _call_gateway(lambda: _client(home, gateway).webhooks(project))
+    table = Table("id", "url", "event types", title=f"webhooks of {project}")
+    for row in rows:
+        table.add_row(row["id"], row["url"], ", ".join(row["event_types"]))
+    _emit(rows, as_json, table)
+
+
+@webhooks_app.command("add")
+def webhooks_add(url: str, event: Annotated[list[str], typer.Option(
+                     help="event type, repeatable (e.g. mlmesh.experiment.completed)")],
+                 project: str = "default", secret: str = "", home: HomeOpt = Path(".mlmesh"),
+                 gateway: GatewayOpt = "",
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Subscribe a URL; prints the signing secret once."""
+    row = _call_gateway(lambda: _client(home, gateway).add_webhook(project, url, event, secret))
+    table = Table("id", "url", "secret (shown once)")
+    table.add_row(row["id"], row["url"], row["secret"])
+    _emit(row, as_json, table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(webhook_id: str, home: HomeOpt = Path(".mlmesh"),
+                    gateway: GatewayOpt = "") -> None:
+    """Remove a subscription."""
+    _call_gateway(lambda: _client(home, gateway).remove_webhook(webhook_id))
+    console.print(f"{webhook_id} removed")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(webhook_id: str, limit: int = 100, home: HomeOpt = Path(".mlmesh"),
+                        gateway: GatewayOpt = "",
+                        as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A subscription's delivery log, newest first."""
+    rows = _call_gateway(lambda: _client(home, gateway).deliveries(webhook_id, limit))
+    table = Table("event", "type", "status", "attempts", "last code", "last error")
+    for row in rows:
+        table.add_row(row["event_id"], row["event_type"], row["status"], str(row["attempts"]),
+                      str(row["last_status_code"]), row["last_error"][:60])
+    _emit(rows, as_json, table)
 
 
 @dlq_app.command("list")

@@ -64,6 +64,23 @@ class GatewayClient:
     def purge(self, letter_id: str) -> dict[str, Any]:
         return self._check(self._http.post(f"/v1/dlq/{letter_id}/purge"))
 
+    def webhooks(self, project: str) -> list[dict[str, Any]]:
+        return self._check(self._http.get(f"/v1/projects/{project}/webhooks"))["webhooks"]
+
+    def add_webhook(self, project: str, url: str, event_types: list[str],
+                    secret: str = "") -> dict[str, Any]:
+        return self._check(self._http.post(f"/v1/projects/{project}/webhooks", json={
+            "url": url, "event_types": event_types, "secret": secret}))
+
+    def remove_webhook(self, webhook_id: str) -> None:
+        response = self._http.delete(f"/v1/webhooks/{webhook_id}")
+        if response.status_code != 204:
+            self._check(response)
+
+    def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        return self._check(self._http.get(f"/v1/webhooks/{webhook_id}/deliveries",
+                                          params={"limit": limit}))["deliveries"]
+
     def watch(self, experiment_id: str, after: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, data) pairs from the SSE stream, ending with ('end', experiment)."""
         with self._http.stream("GET", f"/v1/experiments/{experiment_id}/events",

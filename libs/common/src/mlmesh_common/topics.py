@@ -107,11 +107,11 @@ DOCS_GENERATED = _t("docs.generated", delivery_pb2.DocsGenerated, E, ["docs"], [
 EXPERIMENT_COMMITTED = _t("experiment.committed", delivery_pb2.ExperimentCommitted, E, ["git"],
                           ["publish", "gateway"])
 MODEL_PUBLISHED = _t("model.published", delivery_pb2.ModelPublished, E, ["publish"],
-                     ["monitor", "gateway"])
+                     ["monitor", "gateway", "gateway-webhooks"])
 EXPERIMENT_COMPLETED = _t("experiment.completed", experiment_pb2.ExperimentCompleted, E,
-                          ["gateway"], ["gateway"])
+                          ["gateway"], ["gateway", "gateway-webhooks"])
 EXPERIMENT_FAILED = _t("experiment.failed", experiment_pb2.ExperimentFailed, E,
-                       [s for s in ALL_SERVICES], ["gateway"])
+                       [s for s in ALL_SERVICES], ["gateway", "gateway-webhooks"])
 EXPERIMENT_CANCEL = _t("experiment.cancel", experiment_pb2.ExperimentCancel, E, ["gateway"],
                        [], broadcast=True)
 STAGE_PROGRESS = _t("stage.progress", experiment_pb2.StageProgress, E,
@@ -121,7 +121,7 @@ PREDICTION_LOGGED = _t("prediction.logged", monitoring_pb2.PredictionLogged, Key
 GROUND_TRUTH_LOGGED = _t("ground_truth.logged", monitoring_pb2.GroundTruthLogged, Key.MODEL,
                          ["other-systems"], ["monitor"])
 DRIFT_DETECTED = _t("drift.detected", monitoring_pb2.DriftDetected, Key.MODEL, ["monitor"],
-                    ["gateway"])
+                    ["gateway", "gateway-webhooks"])
 
 TOPICS: tuple[Topic, ...] = (
     EXPERIMENT_REQUESTED, DATASET_ACQUIRED, DATASET_PROFILED, DATASET_PREPARED, TRAIN_JOB,
@@ -132,7 +132,8 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 _GROUP_SERVICE = {"train-gpu-planner": "train-gpu", "train-gpu-worker": "train-gpu",
-                  "tune-coordinator": "tune", "tune-worker": "tune"}
+                  "tune-coordinator": "tune", "tune-worker": "tune",
+                  "gateway-webhooks": "gateway"}
 _LAG_THRESHOLDS = {"train-gpu-worker": 2, "tune-worker": 4}
 
 

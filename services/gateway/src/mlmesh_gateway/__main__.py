@@ -12,7 +12,7 @@ from mlmesh_common import observability
 from mlmesh_gateway.experiments import Experiments
 from mlmesh_gateway.grpc_api import start_grpc
 from mlmesh_gateway.rest import create_app
-from mlmesh_gateway.service import service
+from mlmesh_gateway.service import service, webhooks
 
 log = logging.getLogger("mlmesh.gateway")
 
@@ -22,9 +22,10 @@ async def main() -> None:
     rest_port = int(os.environ.get("MLMESH_GATEWAY_PORT", "8080"))
     grpc_port = int(os.environ.get("MLMESH_GRPC_PORT", "50051"))
     experiments = Experiments(service)
-    server = uvicorn.Server(uvicorn.Config(create_app(experiments), host=host, port=rest_port,
-                                           log_config=None, access_log=False))
-    grpc_server, bound = await start_grpc(experiments, host, grpc_port)
+    app = create_app(experiments, webhooks)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=rest_port, log_config=None,
+                                           access_log=False))
+    grpc_server, bound = await start_grpc(experiments, host, grpc_port, webhooks)
     log.info("gateway listening: REST http://%s:%d, gRPC %s:%d", host, rest_port, host, bound)
     api = asyncio.create_task(server.serve())
     try:

@@ -10,7 +10,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 from mlmesh.gateway.v1 import gateway_pb2
-from mlmesh_common.ledger import DeadLetterRecord, EventRecord, ExperimentRecord
+from mlmesh_common.ledger import (
+    DeadLetterRecord,
+    DeliveryRecord,
+    EventRecord,
+    ExperimentRecord,
+    WebhookRecord,
+)
 from mlmesh_gateway.dead_letters import describe
 
 
@@ -76,3 +82,32 @@ def event_dict(event: EventRecord) -> dict[str, Any]:
     return {"sequence": event.sequence, "event_id": event.event_id, "type": event.type,
             "stage": event.stage, "status": event.status, "produced_at": event.produced_at,
             "payload": event.payload}
+
+
+def webhook_dict(record: WebhookRecord, with_secret: bool = False) -> dict[str, Any]:
+    out = {"id": record.id, "project": record.project, "url": record.url,
+           "event_types": record.event_types, "created_at": record.created_at}
+    if with_secret:
+        out["secret"] = record.secret
+    return out
+
+
+def delivery_dict(record: DeliveryRecord) -> dict[str, Any]:
+    return {k: getattr(record, k) for k in (
+        "id", "webhook_id", "event_id", "event_type", "status", "attempts",
+        "last_status_code", "last_error", "created_at", "updated_at")}
+
+
+def webhook_message(record: WebhookRecord, with_secret: bool = False) -> gateway_pb2.Webhook:
+    return gateway_pb2.Webhook(id=record.id, project=record.project, url=record.url,
+                               event_types=record.event_types,
+                               secret=record.secret if with_secret else "",
+                               created_at=_ts(record.created_at))
+
+
+def delivery_message(record: DeliveryRecord) -> gateway_pb2.Delivery:
+    return gateway_pb2.Delivery(
+        id=record.id, webhook_id=record.webhook_id, event_id=record.event_id,
+        event_type=record.event_type, status=record.status, attempts=record.attempts,
+        last_status_code=record.last_status_code, last_error=record.last_error,
+        created_at=_ts(record.created_at), updated_at=_ts(record.updated_at))

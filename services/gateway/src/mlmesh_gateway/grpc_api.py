@@ -8,10 +8,17 @@ import grpc
 
 from mlmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from mlmesh_common.ledger import DeadLetterRecord
-from mlmesh_gateway.convert import dead_letter_message, event_message, experiment_message
+from mlmesh_gateway.convert import (
+    dead_letter_message,
+    delivery_message,
+    event_message,
+    experiment_message,
+    webhook_message,
+)
 from mlmesh_gateway.dead_letters import DeadLetterConflict, DeadLetterNotFound, DeadLetters
 from mlmesh_gateway.experiments import ExperimentNotFound, Experiments
 from mlmesh_gateway.specs import InvalidSpec
+from mlmesh_gateway.webhooks import WebhookNotFound, Webhooks
 
 
 class ExperimentServicer(gateway_pb2_grpc.ExperimentServiceServicer):
@@ -107,14 +114,56 @@ class DeadLetterServicer(gateway_pb2_grpc.DeadLetterServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
 
-async def start_grpc(experiments: Experiments, host: str, port: int) -> tuple[grpc.aio.Server,
-                                                                             int]:
+class WebhookServicer(gateway_pb2_grpc.WebhookServiceServicer):
+    """Webhook subscriptions over gRPC."""
+
+    def __init__(self, webhooks: Webhooks) -> None:
+        self.webhooks = webhooks
+
+    async def CreateWebhook(self, request: gateway_pb2.CreateWebhookRequest,  # noqa: N802
+                            context: grpc.aio.ServicerContext) -> gateway_pb2.Webhook:
+        try:
+            record = await self.webhooks.create(request.project or "default", request.url,
+                                                list(request.event_types), request.secret)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return webhook_message(record, with_secret=True)
+
+    async def ListWebhooks(self, request: gateway_pb2.ListWebhooksRequest,  # noqa: N802
+                           context: grpc.aio.ServicerContext,
+                           ) -> gateway_pb2.ListWebhooksResponse:
+        records = await self.webhooks.list(request.project or "default")
+        return gateway_pb2.ListWebhooksResponse(webhooks=[webhook_message(r) for r in records])
+
+    async def DeleteWebhook(self, request: gateway_pb2.DeleteWebhookRequest,  # noqa: N802
+                            context: grpc.aio.ServicerContext) -> gateway_pb2.Webhook:
+        try:
+            await self.webhooks.remove(request.id)
+        except WebhookNotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no webhook {request.id!r}")
+        return gateway_pb2.Webhook(id=request.id)
+
+    async def ListDeliveries(self, request: gateway_pb2.ListDeliveriesRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext,
+                             ) -> gateway_pb2.ListDeliveriesResponse:
+        try:
+            records = await self.webhooks.deliveries(request.webhook_id, request.limit or 100)
+        except WebhookNotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no webhook {request.webhook_id!r}")
+        return gateway_pb2.ListDeliveriesResponse(
+            deliveries=[delivery_message(r) for r in records])
+
+
+async def start_grpc(experiments: Experiments, host: str, port: int,
+                     webhooks: Webhooks | None = None) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server; returns it and the bound port."""
     server = grpc.aio.server()
     gateway_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentServicer(experiments),
                                                              server)
     gateway_pb2_grpc.add_DeadLetterServiceServicer_to_server(
         DeadLetterServicer(DeadLetters(experiments.service)), server)
+    if webhooks is not None:
+        gateway_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(webhooks), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return server, bound

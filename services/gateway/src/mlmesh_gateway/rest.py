@@ -16,7 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 from mlmesh_common import problems
-from mlmesh_gateway.convert import event_dict, experiment_dict
+from mlmesh_gateway.convert import delivery_dict, event_dict, experiment_dict, webhook_dict
 from mlmesh_gateway.dead_letters import (
     DeadLetterConflict,
     DeadLetterNotFound,
@@ -25,6 +25,7 @@ from mlmesh_gateway.dead_letters import (
 )
 from mlmesh_gateway.experiments import ExperimentNotFound, Experiments
 from mlmesh_gateway.specs import InvalidSpec
+from mlmesh_gateway.webhooks import InvalidWebhook, WebhookNotFound, Webhooks
 
 
 class ExperimentSpecIn(BaseModel):
@@ -61,9 +62,24 @@ class CancelIn(BaseModel):
     reason: str = ""
 
 
+class WebhookIn(BaseModel):
+    """A subscription: where to POST, which events, and optionally your own whsec_ secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    event_types: list[str] = Field(min_length=1)
+    secret: str = ""
+
+
 def get_experiments(request: Request) -> Experiments:
     """The application layer, injected into every route (FastAPI dependency)."""
     return request.app.state.experiments
+
+
+def get_webhooks(request: Request) -> Webhooks:
+    """Webhook subscriptions (FastAPI dependency)."""
+    return request.app.state.webhooks
 
 
 def get_dead_letters(request: Request) -> DeadLetters:
@@ -73,14 +89,49 @@ def get_dead_letters(request: Request) -> DeadLetters:
 
 Exps = Annotated[Experiments, Depends(get_experiments)]
 Dlq = Annotated[DeadLetters, Depends(get_dead_letters)]
+Hooks = Annotated[Webhooks, Depends(get_webhooks)]
 
 
-def create_app(experiments: Experiments) -> FastAPI:
+def create_app(experiments: Experiments, webhooks: Webhooks | None = None) -> FastAPI:
     """The REST application over `experiments`."""
     app = FastAPI(title="mlmesh gateway", version=experiments.service.version,
                   description="Submit, follow and cancel autonomous ML experiments.")
     app.state.experiments = experiments
     app.state.dead_letters = DeadLetters(experiments.service)
+    app.state.webhooks = webhooks
+
+    @app.exception_handler(InvalidWebhook)
+    async def invalid_webhook(request: Request, exc: InvalidWebhook) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(WebhookNotFound)
+    async def webhook_not_found(request: Request, exc: WebhookNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={
+            "detail": f"no webhook {exc.args[0]!r}; list a project's with "
+                      "GET /v1/projects/{project}/webhooks"})
+
+    @app.post("/v1/projects/{project}/webhooks", status_code=201, tags=["webhooks"])
+    async def create_webhook(project: str, body: WebhookIn, hooks: Hooks) -> dict[str, Any]:
+        """Subscribe a URL; the response carries the signing secret (shown only once)."""
+        record = await hooks.create(project, body.url, body.event_types, body.secret)
+        return webhook_dict(record, with_secret=True)
+
+    @app.get("/v1/projects/{project}/webhooks", tags=["webhooks"])
+    async def list_webhooks(project: str, hooks: Hooks) -> dict[str, Any]:
+        """A project's active subscriptions (secrets omitted)."""
+        return {"webhooks": [webhook_dict(r) for r in await hooks.list(project)]}
+
+    @app.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+    async def delete_webhook(webhook_id: str, hooks: Hooks) -> None:
+        """Remove a subscription; pending deliveries to it are dropped."""
+        await hooks.remove(webhook_id)
+
+    @app.get("/v1/webhooks/{webhook_id}/deliveries", tags=["webhooks"])
+    async def list_deliveries(webhook_id: str, hooks: Hooks,
+                              limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        """The delivery log: every event, its attempts, last status and error."""
+        return {"deliveries": [delivery_dict(r) for r in await hooks.deliveries(webhook_id,
+                                                                                limit)]}
 
     @app.exception_handler(DeadLetterNotFound)
     async def letter_not_found(request: Request, exc: DeadLetterNotFound) -> JSONResponse:

@@ -13,8 +13,10 @@ from mlmesh_common import topics
 from mlmesh_common.envelope import timestamp_seconds, to_dict
 from mlmesh_common.ledger import Ledger
 from mlmesh_common.runtime import HandlerContext, Service
+from mlmesh_gateway import outbound
 from mlmesh_gateway.dead_letters import DeadLetterRecorder
 from mlmesh_gateway.projection import FINISHING_EVENTS, STAGES, transition
+from mlmesh_gateway.webhooks import Dispatcher, Webhooks, cloud_event
 
 service = Service("gateway")
 dlq_recorder = DeadLetterRecorder(service)
@@ -91,3 +93,33 @@ async def project(ctx: HandlerContext, event: Message) -> None:
 
 for _topic in PROJECTED_TOPICS:
     service.handles(_topic, group="gateway")(project)
+
+
+#: Events webhooks can subscribe to (the gateway-webhooks group's inputs).
+WEBHOOK_TOPICS = (topics.EXPERIMENT_COMPLETED, topics.EXPERIMENT_FAILED, topics.MODEL_PUBLISHED,
+                  topics.DRIFT_DETECTED)
+
+
+def attach_webhooks(svc: Service) -> tuple[Webhooks, Dispatcher]:
+    """Wire webhook fan-out and delivery onto a gateway service."""
+    hooks = Webhooks(svc, check_url=outbound.check)
+    dispatch = Dispatcher(svc, post=outbound.post)
+
+    async def notify(ctx: HandlerContext, event: Message) -> None:
+        """Queue the event for its project's subscribers and wake the dispatcher."""
+        env = ctx.envelope
+        record = await asyncio.to_thread(ctx.ledger.get_experiment, env.experiment_id)
+        body = cloud_event(env.type, env.event_id, env.experiment_id,
+                           timestamp_seconds(env.produced_at), to_dict(event))
+        if await asyncio.to_thread(hooks.enqueue, record.project if record else "default",
+                                   env.type, env.event_id, body):
+            dispatch.wake()
+
+    for topic in WEBHOOK_TOPICS:
+        svc.handles(topic, group="gateway-webhooks")(notify)
+    svc.on_start.append(dispatch.start)
+    svc.on_stop.append(dispatch.stop)
+    return hooks, dispatch
+
+
+webhooks, dispatcher = attach_webhooks(service)

@@ -6,12 +6,14 @@ One abstract base (`Ledger`) with a SQLite and a PostgreSQL storage behind it;
 
 from mlmesh_common.ledger._base import (
     DeadLetterRecord,
+    DeliveryRecord,
     EventRecord,
     ExperimentRecord,
     Ledger,
     StageRecord,
+    WebhookRecord,
 )
 from mlmesh_common.ledger._factory import open_ledger
 
-__all__ = ["DeadLetterRecord", "EventRecord", "ExperimentRecord", "Ledger", "StageRecord",
-           "open_ledger"]
+__all__ = ["DeadLetterRecord", "DeliveryRecord", "EventRecord", "ExperimentRecord", "Ledger",
+           "StageRecord", "WebhookRecord", "open_ledger"]

@@ -62,6 +62,37 @@ class DeadLetterRecord:
 
 
 @dataclass
+class WebhookRecord:
+    """A project's subscription to event types, delivered to `url` signed with `secret`."""
+
+    id: str
+    project: str
+    url: str
+    event_types: list[str]
+    secret: str
+    created_at: float
+    active: bool = True
+
+
+@dataclass
+class DeliveryRecord:
+    """One event for one webhook: its attempts and outcome (the delivery log)."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    body: str
+    status: str
+    attempts: int
+    last_status_code: int
+    last_error: str
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass
 class EventRecord:
     """One event of an experiment as the ledger saw it."""
 
@@ -297,6 +328,74 @@ class Ledger(ABC):
                           "status='open' GROUP BY source_topic")
         return {topic: int(n) for topic, n in rows}
 
+    # -- webhooks ---------------------------------------------------------------------------
+    def add_webhook(self, record: WebhookRecord) -> None:
+        self._exec("INSERT INTO webhooks(id, project, url, event_types_json, secret, created_at, "
+                   "active) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                   (record.id, record.project, record.url, json.dumps(record.event_types),
+                    record.secret, record.created_at, 1 if record.active else 0))
+
+    def list_webhooks(self, project: str = "", event_type: str = "") -> list[WebhookRecord]:
+        """Active subscriptions, optionally of one project and wanting one event type."""
+        rows = self._exec("SELECT id, project, url, event_types_json, secret, created_at, active "
+                          "FROM webhooks WHERE active=1" + (" AND project=%s" if project else "")
+                          + " ORDER BY created_at", (project,) if project else ())
+        hooks = [WebhookRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], bool(r[6]))
+                 for r in rows]
+        return [h for h in hooks if not event_type or event_type in h.event_types]
+
+    def get_webhook(self, webhook_id: str) -> WebhookRecord | None:
+        rows = self._exec("SELECT id, project, url, event_types_json, secret, created_at, active "
+                          "FROM webhooks WHERE id=%s AND active=1", (webhook_id,))
+        return (WebhookRecord(rows[0][0], rows[0][1], rows[0][2], json.loads(rows[0][3]),
+                              rows[0][4], rows[0][5], bool(rows[0][6])) if rows else None)
+
+    def remove_webhook(self, webhook_id: str) -> bool:
+        return bool(self._exec("UPDATE webhooks SET active=0 WHERE id=%s AND active=1 "
+                               "RETURNING id", (webhook_id,)))
+
+    def enqueue_delivery(self, record: DeliveryRecord) -> bool:
+        """Queue an event for a webhook; False when that pair is already queued (a redo)."""
+        return bool(self._exec(
+            "INSERT INTO webhook_deliveries(id, webhook_id, event_id, event_type, body, status, "
+            "attempts, last_status_code, last_error, next_attempt_at, created_at, updated_at) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING RETURNING id",
+            (record.id, record.webhook_id, record.event_id, record.event_type, record.body,
+             record.status, record.attempts, record.last_status_code, record.last_error,
+             record.next_attempt_at, record.created_at, record.updated_at)))
+
+    _DELIVERY_COLUMNS = ("id, webhook_id, event_id, event_type, body, status, attempts, "
+                         "last_status_code, last_error, next_attempt_at, created_at, updated_at")
+
+    def due_deliveries(self, now: float, limit: int = 20) -> list[DeliveryRecord]:
+        """Deliveries whose next attempt is due (pending, or claimed by a replica whose lease
+        ran out), oldest first."""
+        rows = self._exec(f"SELECT {self._DELIVERY_COLUMNS} FROM webhook_deliveries WHERE "
+                          "status IN ('pending','sending') AND next_attempt_at<=%s "
+                          "ORDER BY next_attempt_at LIMIT %s", (now, limit))
+        return [DeliveryRecord(*r) for r in rows]
+
+    def claim_delivery(self, delivery_id: str, lease_s: float) -> bool:
+        """Take a due delivery for one attempt; False when another replica has it."""
+        now = time.time()
+        return bool(self._exec(
+            "UPDATE webhook_deliveries SET status='sending', next_attempt_at=%s WHERE id=%s "
+            "AND status IN ('pending','sending') AND next_attempt_at<=%s RETURNING id",
+            (now + lease_s, delivery_id, now)))
+
+    def record_attempt(self, delivery_id: str, *, status: str, status_code: int, error: str,
+                       next_attempt_at: float) -> None:
+        """Log one delivery attempt and its outcome."""
+        self._exec("UPDATE webhook_deliveries SET status=%s, attempts=attempts+1, "
+                   "last_status_code=%s, last_error=%s, next_attempt_at=%s, updated_at=%s "
+                   "WHERE id=%s", (status, status_code, error, next_attempt_at, time.time(),
+                                   delivery_id))
+
+    def list_deliveries(self, webhook_id: str, limit: int = 100) -> list[DeliveryRecord]:
+        rows = self._exec(f"SELECT {self._DELIVERY_COLUMNS} FROM webhook_deliveries WHERE "
+                          "webhook_id=%s ORDER BY created_at DESC LIMIT %s", (webhook_id, limit))
+        return [DeliveryRecord(*r) for r in rows]
+
     # -- fan-in and coordinator state -----------------------------------------------------
     def fanin_add(self, scope: str, item: str, value: dict[str, Any]) -> int:
         """Record one result of a fan-out (idempotent per item); returns how many are in."""
@@ -378,4 +477,15 @@ def common_schema(serial: str, real: str = "DOUBLE PRECISION", blob: str = "BYTE
         f"original_key {blob} NOT NULL, original_value {blob} NOT NULL, "
         f"headers_json TEXT NOT NULL, status TEXT NOT NULL, updated_at {real} NOT NULL)",
         "CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(source_topic, status)",
+        "CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, project TEXT NOT NULL, "
+        "url TEXT NOT NULL, event_types_json TEXT NOT NULL, secret TEXT NOT NULL, "
+        f"created_at {real} NOT NULL, active INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, "
+        "webhook_id TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, "
+        "body TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, "
+        "last_status_code INTEGER NOT NULL, last_error TEXT NOT NULL, "
+        f"next_attempt_at {real} NOT NULL, created_at {real} NOT NULL, "
+        f"updated_at {real} NOT NULL, UNIQUE (webhook_id, event_id))",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries(status, "
+        "next_attempt_at)",
     ]

@@ -483,3 +483,211 @@ class DeadLetterService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WebhookServiceStub:
+    """WebhookService manages a project's webhook subscriptions and shows their delivery log.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateWebhook = channel.unary_unary(
+                '/mlmesh.gateway.v1.WebhookService/CreateWebhook',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/mlmesh.gateway.v1.WebhookService/ListWebhooks',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/mlmesh.gateway.v1.WebhookService/DeleteWebhook',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/mlmesh.gateway.v1.WebhookService/ListDeliveries',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+
+
+class WebhookServiceServicer:
+    """WebhookService manages a project's webhook subscriptions and shows their delivery log.
+    """
+
+    def CreateWebhook(self, request, context):
+        """CreateWebhook subscribes a URL to event types; the response carries the signing secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """ListWebhooks lists a project's active subscriptions (secrets omitted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """DeleteWebhook removes a subscription.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """ListDeliveries shows a subscription's delivery log, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebhookServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'mlmesh.gateway.v1.WebhookService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('mlmesh.gateway.v1.WebhookService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WebhookService:
+    """WebhookService manages a project's webhook subscriptions and shows their delivery log.
+    """
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.WebhookService/CreateWebhook',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateWebhookRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.WebhookService/ListWebhooks',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.WebhookService/DeleteWebhook',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.DeleteWebhookRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.Webhook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.WebhookService/ListDeliveries',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
