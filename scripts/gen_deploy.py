@@ -167,11 +167,13 @@ MLFLOW = "MLMESH_MLFLOW_TRACKING_URI"
 SERVICE_SPECS = (
     ServiceSpec(
         "acquire", "fetches and checks the dataset and stores it as Parquet",
-        "Fetches the experiment's dataset from a `file://` or `http(s)://` source (CSV or "
-        "Parquet), streaming it with progress, checks its sha256 against the request when one "
-        "is given, and stores it as a Parquet table with a manifest.",
-        "the source as Parquet (`table.parquet`) plus a manifest (file, sha256, size, producer) "
-        "under `projects/<p>/experiments/<e>/acquire/`.",
+        "Fetches the experiment's dataset from `file://`, `http(s)://` (resumable, retried, "
+        "SSRF-guarded), `s3://`, `kaggle://`, `hf://datasets/`, `openml://` or `uci://`, "
+        "checks its sha256 when one is given, reads CSV/TSV, JSON/JSONL, Parquet, Excel, "
+        "Feather, ARFF, HDF5 and compressed or archived files safely, and converts the table "
+        "to Parquet in chunks.",
+        "the source file, the table as Parquet, `source.json` (redacted source metadata) and a "
+        "manifest (file, sha256, size, producer) under `projects/<p>/experiments/<e>/acquire/`.",
         resources={"acquire": MEDIUM}),
     ServiceSpec(
         "profile", "profiles columns and finds the target, problem type and metric",

@@ -20,6 +20,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     home = tmp_path_factory.mktemp("mesh")
     # Small drift windows so the test's traffic closes one (inherited by every process).
     os.environ["MLMESH_MONITOR_WINDOW_ROWS"] = "40"
+    # The test dataset host and webhook receivers listen on loopback.
+    os.environ["MLMESH_ACQUIRE_ALLOWED_HOSTS"] = "127.0.0.1"
     config = runner.MeshConfig(home=home, gateway_port=free_port(), grpc_port=free_port())
     runner.launch_detached(config)
     try:

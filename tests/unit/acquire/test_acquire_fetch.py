@@ -1,31 +1,32 @@
-"""fetch_source / acquire against local files and a local HTTP server on 127.0.0.1."""
+"""fetch_source / acquire: local files and folders, checksums, caps, source.json, and one
+HTTP acquire end to end through the guarded client (a local server on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import json
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from source_fakes import FAST_LIMITS, LOCAL_POLICY, fake_host
 
-from mlmesh_acquire import (
-    ChecksumMismatchError,
-    SourceNotFoundError,
-    SourceTooLargeError,
-    TransientSourceError,
-    UnreadableTableError,
-    UnsupportedSourceError,
+from mlmesh_acquire.fetch import (
+    SOURCE_RECORD,
+    SUPPORTED_SCHEMES,
     acquire,
     fetch_source,
     sha256_file,
 )
+from mlmesh_acquire.safety import FetchLimits
+from mlmesh_acquire.source_errors import (
+    ChecksumMismatchError,
+    SourceNotFoundError,
+    SourceTooLargeError,
+    UnsupportedSourceError,
+)
+from mlmesh_acquire.sources import FOLDER_FORMAT
 
 
 def _frame(n: int = 500, seed: int = 0) -> pd.DataFrame:
@@ -40,55 +41,7 @@ def _frame(n: int = 500, seed: int = 0) -> pd.DataFrame:
     )
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-    def do_GET(self) -> None:
-        if self.path == "/moved":
-            self.send_response(302)
-            self.send_header("Location", "/data/table.csv")
-            self.end_headers()
-            return
-        if self.path == "/loop":
-            self.send_response(302)
-            self.send_header("Location", "/loop")
-            self.end_headers()
-            return
-        if self.path == "/broken":
-            self.send_error(503, "Service Unavailable")
-            return
-        if self.path == "/forbidden":
-            self.send_error(403, "Forbidden")
-            return
-        if self.path == "/attachment":
-            body = (self.server.root / "data" / "table.csv").read_bytes()  # type: ignore[attr-defined]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/csv; charset=utf-8")
-            self.send_header("Content-Disposition", 'attachment; filename="../evil name.csv"')
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        super().do_GET()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "www"
-    (root / "data").mkdir(parents=True)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
-    httpd.root = root  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_file_uri_csv_is_copied_hashed_and_converted(tmp_path: Path) -> None:
+def test_file_uri_csv_is_copied_hashed_recorded_and_converted(tmp_path: Path) -> None:
     src = tmp_path / "in" / "table.csv"
     src.parent.mkdir()
     _frame().to_csv(src, index=False)
@@ -106,6 +59,11 @@ def test_file_uri_csv_is_copied_hashed_and_converted(tmp_path: Path) -> None:
     back = pd.read_parquet(table.parquet_path)
     pd.testing.assert_frame_equal(back, _frame(), check_dtype=False)
     assert calls and calls[-1] == (src.stat().st_size, src.stat().st_size)
+    record = json.loads((tmp_path / "work" / SOURCE_RECORD).read_text())
+    assert record["uri"] == src.as_uri() and record["scheme"] == "file"
+    assert record["sha256"] == table.source_sha256 and record["path"] == "source/table.csv"
+    assert record["source"] == {"source": "file", "path": str(src)}
+    assert record["suggested_target"] is None
 
 
 def test_plain_absolute_path_parquet(tmp_path: Path) -> None:
@@ -122,13 +80,42 @@ def test_plain_absolute_path_parquet(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(table.parquet_path), _frame(120))
 
 
+def test_folder_is_copied_without_symlinks_and_hashed_stably(tmp_path: Path) -> None:
+    src = tmp_path / "table"
+    for part, frame in (("year=2023", _frame(10, 1)), ("year=2024", _frame(12, 2))):
+        (src / part).mkdir(parents=True)
+        frame.to_parquet(src / part / "part-0.parquet", index=False)
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not part of the dataset")
+    (src / "link.txt").symlink_to(outside)
+    (src / ".hidden").write_text("skipped")
+
+    first = fetch_source(src.as_uri(), tmp_path / "a")
+    second = fetch_source(str(src), tmp_path / "b")
+    assert first.format == FOLDER_FORMAT and first.path.is_dir()
+    copied = sorted(p.relative_to(first.path).as_posix() for p in first.path.rglob("*")
+                    if p.is_file())
+    assert copied == ["year=2023/part-0.parquet", "year=2024/part-0.parquet"]
+    assert first.sha256 == second.sha256 and first.metadata["n_files"] == 2
+    (src / "year=2024" / "part-0.parquet").write_bytes(b"changed")
+    assert fetch_source(str(src), tmp_path / "c").sha256 != first.sha256
+
+
 def test_missing_file_and_unsupported_scheme(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFoundError, match="no file at"):
         fetch_source(str(tmp_path / "nope.csv"), tmp_path / "dest")
-    with pytest.raises(UnsupportedSourceError, match=r"ftp.*file://, http://, https://"):
-        fetch_source("ftp://example.org/data.csv", tmp_path / "dest")
+    with pytest.raises(UnsupportedSourceError) as info:
+        fetch_source("ftp://user:hunter2@example.org/data.csv", tmp_path / "dest")
+    message = str(info.value)
+    assert "'ftp' is not supported" in message and "hunter2" not in message
+    for scheme in ("file", "http", "https", "s3", "kaggle", "hf", "openml", "uci"):
+        assert f"{scheme}://" in message
+    assert set(SUPPORTED_SCHEMES) == {"file", "http", "https", "s3", "kaggle", "hf", "openml",
+                                      "uci"}
     with pytest.raises(UnsupportedSourceError, match="relative path"):
         fetch_source("data/table.csv", tmp_path / "dest")
+    with pytest.raises(UnsupportedSourceError, match="only local files"):
+        fetch_source("file://otherhost/data.csv", tmp_path / "dest")
     assert issubclass(UnsupportedSourceError, ValueError)
 
 
@@ -149,110 +136,54 @@ def test_checksum_mismatch_names_both_digests_and_leaves_nothing(tmp_path: Path)
         fetch_source(str(src), tmp_path / "dest", expected_sha256="abc")
 
 
-def test_max_bytes_is_enforced(tmp_path: Path) -> None:
-    src = tmp_path / "table.csv"
+def test_size_cap_applies_to_files_and_folders(tmp_path: Path) -> None:
+    src = tmp_path / "t" / "table.csv"
+    src.parent.mkdir()
     _frame(50).to_csv(src, index=False)
-    with pytest.raises(SourceTooLargeError, match="limit"):
-        fetch_source(str(src), tmp_path / "dest", max_bytes=100)
-
-
-def test_http_download_streams_with_progress(server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = server
-    src = root / "data" / "table.csv"
-    _frame(3000).to_csv(src, index=False)
-    calls: list[tuple[int, int | None]] = []
-
-    fetched = fetch_source(
-        f"{base}/data/table.csv", tmp_path / "dest", progress=lambda d, t: calls.append((d, t))
-    )
-
-    size = src.stat().st_size
-    assert fetched.path == tmp_path / "dest" / "table.csv"
-    assert fetched.path.read_bytes() == src.read_bytes()
-    assert fetched.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
-    assert fetched.size_bytes == size
-    assert fetched.format == "csv"
-    assert fetched.declared_media_type == "text/csv"
-    assert calls[-1] == (size, size)
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
-
-
-def test_http_acquire_follows_redirects(server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = server
-    _frame(200).to_csv(root / "data" / "table.csv", index=False)
-    table = acquire(f"{base}/moved", tmp_path / "work")
-    assert table.source_path.name == "table.csv"  # the name comes from the final URL
-    assert (table.n_rows, table.n_columns) == (200, 4)
-
-
-def test_http_content_disposition_name_is_sanitised(
-    server: tuple[str, Path], tmp_path: Path
-) -> None:
-    base, root = server
-    _frame(20).to_csv(root / "data" / "table.csv", index=False)
-    fetched = fetch_source(f"{base}/attachment", tmp_path / "dest")
-    assert fetched.path == tmp_path / "dest" / "evil_name.csv"
-
-
-def test_http_errors_are_classified(server: tuple[str, Path], tmp_path: Path) -> None:
-    base, _ = server
-    with pytest.raises(SourceNotFoundError, match="HTTP 404") as info:
-        fetch_source(f"{base}/data/missing.csv", tmp_path / "dest")
-    assert info.value.status == 404
-    assert isinstance(info.value, ValueError)
-    with pytest.raises(SourceNotFoundError, match="HTTP 403") as info:
-        fetch_source(f"{base}/forbidden", tmp_path / "dest")
-    assert info.value.status == 403
-    with pytest.raises(TransientSourceError, match="HTTP 503") as transient:
-        fetch_source(f"{base}/broken", tmp_path / "dest")
-    assert transient.value.status == 503
-    assert not isinstance(transient.value, ValueError)  # retried, not dead-lettered
+    small = FetchLimits(max_bytes=100)
+    with pytest.raises(SourceTooLargeError, match="over the 100-byte limit"):
+        fetch_source(str(src), tmp_path / "dest", limits=small)
+    with pytest.raises(SourceTooLargeError, match="folder"):
+        fetch_source(str(src.parent), tmp_path / "dest", limits=small)
     assert not any((tmp_path / "dest").iterdir())
 
 
-def test_redirect_loop_and_bad_url(server: tuple[str, Path], tmp_path: Path) -> None:
-    base, _ = server
-    with pytest.raises(SourceNotFoundError, match="redirects too many times"):
-        fetch_source(f"{base}/loop", tmp_path / "dest")
-    with pytest.raises(UnsupportedSourceError, match="check the URL"):
-        fetch_source("http://", tmp_path / "dest")
+def test_http_acquire_through_the_guard_with_checksum(tmp_path: Path) -> None:
+    body = _frame(300).to_csv(index=False).encode()
+    with fake_host() as host:
+        host.file("/files/table.csv", body, content_type="text/csv")
+        url = host.redirect("/dl", "/files/table.csv")
+        table = acquire(url + "?token=s3cr3t-token", tmp_path / "work",
+                        expected_sha256=hashlib.sha256(body).hexdigest(),
+                        policy=LOCAL_POLICY, limits=FAST_LIMITS)
+    assert table.source_path.name == "table.csv"
+    assert (table.n_rows, table.n_columns) == (300, 4)
+    record_text = (tmp_path / "work" / SOURCE_RECORD).read_text()
+    assert "s3cr3t-token" not in record_text and "token=REDACTED" in record_text
+    assert json.loads(record_text)["declared_media_type"] == "text/csv"
 
 
-def test_file_uri_with_escaped_characters(tmp_path: Path) -> None:
-    src = tmp_path / "my data" / "t 1.csv"
-    src.parent.mkdir()
-    src.write_text("a,b\n1,2\n")
-    fetched = fetch_source(src.as_uri(), tmp_path / "dest")
-    assert "%20" in src.as_uri()
-    assert fetched.path.read_text() == "a,b\n1,2\n"
-    assert fetched.path.name == "t_1.csv"
+def test_a_tripped_circuit_breaker_still_names_the_problem(tmp_path: Path) -> None:
+    from mlmesh_acquire.service import acquire_guarded
+    from mlmesh_acquire.source_errors import TransientSourceError
+    from mlmesh_common import breakers
 
-
-def test_http_connection_refused_propagates_as_transport_error(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:  # grab a free port, then close it so nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with pytest.raises(httpx.TransportError):
-        fetch_source(f"http://127.0.0.1:{port}/x.csv", tmp_path / "dest", timeout_s=2)
-
-
-def test_http_gzip_csv_is_decompressed_on_conversion(
-    server: tuple[str, Path], tmp_path: Path
-) -> None:
-    base, root = server
-    raw = _frame(300).to_csv(index=False).encode()
-    (root / "data" / "table.csv.gz").write_bytes(gzip.compress(raw))
-    table = acquire(f"{base}/data/table.csv.gz", tmp_path / "work")
-    assert table.format == "csv.gz"
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(table.parquet_path), _frame(300), check_dtype=False
-    )
-
-
-def test_http_empty_file_is_unreadable(server: tuple[str, Path], tmp_path: Path) -> None:
-    base, root = server
-    (root / "data" / "empty.csv").write_bytes(b"")
-    with pytest.raises(UnreadableTableError, match="empty"):
-        acquire(f"{base}/data/empty.csv", tmp_path / "work")
+    body = b"a,b\n" * 1000
+    breakers.configure(fail_max=1, reset_timeout_s=60)
+    try:
+        with fake_host() as host:
+            url = host.file("/cut.csv", body, honour_range=False, break_after=10, breaks=99)
+            dependency = f"test-{host.base_url}"
+            with pytest.raises(TransientSourceError) as tripped:
+                acquire_guarded(dependency, url, tmp_path / "w1", policy=LOCAL_POLICY,
+                                limits=FAST_LIMITS)
+            with pytest.raises(TransientSourceError) as still_open:
+                acquire_guarded(dependency, url, tmp_path / "w2", policy=LOCAL_POLICY,
+                                limits=FAST_LIMITS)
+            requests = len(host.requests_to("/cut.csv"))
+    finally:
+        breakers.configure(fail_max=5, reset_timeout_s=30)
+    for info in (tripped, still_open):
+        assert "after 10 of 4000 bytes" in str(info.value), str(info.value)
+        assert "circuit breaker open" in str(info.value)
+    assert requests == FAST_LIMITS.attempts  # the open breaker sent nothing more

@@ -32,6 +32,7 @@ def test_gateway_schemes_match_what_acquire_fetches() -> None:
 @pytest.mark.parametrize("spec, field", [
     (ExperimentSpec(), "dataset_uri"),
     (ExperimentSpec(dataset_uri="ftp://h/x.csv"), "dataset_uri"),
+    (ExperimentSpec(dataset_uri="https://user:pw@h/x.csv"), "dataset_uri"),
     (ExperimentSpec(dataset_uri="file:///x", dataset_sha256="abc"), "dataset_sha256"),
     (ExperimentSpec(dataset_uri="file:///x", project="Bad Name"), "project"),
     (ExperimentSpec(dataset_uri="file:///x", time_budget_s=5), "time_budget_s"),

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -62,9 +63,9 @@ class TransientResolveError(TransientError):
 class GuardErrors:
     """The exception classes a caller wants the guard to raise (its own domain errors)."""
 
-    refused: type[Exception] = DestinationRefused
-    unknown_host: type[Exception] = UnknownHost
-    transient: type[Exception] = TransientResolveError
+    refused: Callable[[str], Exception] = DestinationRefused
+    unknown_host: Callable[[str], Exception] = UnknownHost
+    transient: Callable[[str], Exception] = TransientResolveError
 
 
 def redact_url(url: str) -> str:
@@ -141,9 +142,8 @@ class NetworkPolicy:
     def trusting(self, *hosts: str) -> NetworkPolicy:
         """This policy plus ``hosts`` (operator-configured endpoints)."""
         more = NetworkPolicy.parse(allowed_hosts=",".join(h for h in hosts if h))
-        return NetworkPolicy(self.allow_private, self.allowed_names + more.allowed_names,
-                             self.allowed_networks + more.allowed_networks,
-                             self.settings_prefix, self.purpose, self.errors)
+        return replace(self, allowed_names=self.allowed_names + more.allowed_names,
+                       allowed_networks=self.allowed_networks + more.allowed_networks)
 
     def check_url(self, url: str) -> None:
         """Refuse a URL whose host is not allowed (resolving it now)."""

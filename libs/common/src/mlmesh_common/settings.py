@@ -40,6 +40,31 @@ class Settings(BaseSettings):
     heartbeat_interval_ms: int = 3_000
     max_poll_interval_ms: int = 3_600_000
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    acquire_archive_max_ratio: float = Field(
+        default=200.0, description="refuse an archive member that unpacks to more than this "
+        "many times its compressed size (zip-bomb guard)")
+    acquire_archive_max_total_bytes: int = Field(
+        default=16 * 1024**3, description="refuse an archive whose unpacked bytes exceed this")
+    acquire_chunk_bytes: int = Field(
+        default=4 * 1024**2, description="bytes of text per streamed conversion block")
+    acquire_allow_private: bool = Field(
+        default=False, description="let acquire reach loopback, private and link-local "
+        "addresses (cloud metadata stays refused unless named in acquire_allowed_hosts)")
+    acquire_allowed_hosts: str = Field(
+        default="", description="comma-separated host names, *.suffix patterns, addresses "
+        "or CIDRs acquire may reach even when they are not public")
+    acquire_max_bytes: int = Field(default=10 * 1024**3,
+                                   description="largest source acquire downloads")
+    acquire_connect_timeout_s: float = 10.0
+    acquire_read_timeout_s: float = Field(
+        default=60.0, description="longest wait for a response's headers")
+    acquire_stall_timeout_s: float = Field(
+        default=60.0, description="longest pause without a byte mid-download")
+    acquire_max_redirects: int = 10
+    acquire_attempts: int = Field(
+        default=4, description="tries per download (a broken one resumes over Range)")
+    acquire_retry_initial_s: float = 1.0
+    acquire_retry_max_s: float = 30.0
 
     @cached_property
     def resolved_home(self) -> Path:

@@ -33,7 +33,9 @@ class ExperimentSpecIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_uri: str = Field(description="file:// or http(s):// URL of a CSV or Parquet file")
+    dataset_uri: str = Field(description="file://, http(s)://, s3://, kaggle://owner/dataset, "
+                             "hf://datasets/<name>[/<config>/<split>], openml://<id> or "
+                             "uci://<id>")
     dataset_sha256: str = Field("", description="expected sha256 of the source bytes")
     target: str = Field("", description="target column; found by profile when empty")
     problem_type: Literal["", "binary", "multiclass", "regression"] = ""

@@ -34,7 +34,11 @@ def validate_spec(spec: ExperimentSpec, default_budget_s: int, default_max_trial
     uri = spec.dataset_uri.strip()
     scheme = urlparse(uri).scheme
     if not uri:
-        errors["dataset_uri"] = "required: a file:// or http(s):// URL of a CSV or Parquet file"
+        errors["dataset_uri"] = ("required: a dataset reference, one of "
+                                 f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+    elif urlparse(uri).username or urlparse(uri).password:
+        errors["dataset_uri"] = ("put no credentials in the URI (they would be stored with "
+                                 "the event); set them in the services' environment")
     elif scheme not in SUPPORTED_SCHEMES:
         errors["dataset_uri"] = (f"scheme {scheme or '(none)'!r} is not supported; use one of "
                                  f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
