@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 install: $(STAMP)
 
 $(STAMP):
+	bash scripts/install_system_deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel
 	$(PY) -m pip install -q -r requirements-dev.txt

@@ -227,11 +227,17 @@ SERVICE_SPECS = (
         settings=(MLFLOW,), modeling=True, apt=("libgomp1",),
         resources={"select": MODELING}),
     ServiceSpec(
-        "docs", "writes the report and the model card",
-        "Renders the experiment report (HTML and Markdown: data, profile, leaderboard, test "
-        "scores against the baseline) and a model card from the selection.",
-        "`report.html`, `report.md` and `model_card.md` under "
-        "`projects/<p>/experiments/<e>/docs/`.",
+        "docs", "writes the report, model card, white paper and reproduction script",
+        "Renders the self-contained HTML and Markdown report (profile, preprocessing, "
+        "leaderboard, tuning, test metrics with bootstrap intervals, confusion/ROC/PR or "
+        "residual/Q-Q plots, calibration, importance, error analysis), the model card, a "
+        "LaTeX white paper compiled to PDF, an executive summary (optionally rewritten by an "
+        "LLM) and reproduce.py, which rebuilds the winner from stored artifacts.",
+        "`report.html`, `report.md`, `model_card.md`, `white_paper.tex/.pdf`, "
+        "`references.bib`, `executive_summary.md`, `reproduce.py`, `facts.json` and "
+        "`figures/` under `projects/<p>/experiments/<e>/docs/`.",
+        modeling=True, apt=("libgomp1", "texlive-latex-base", "texlive-latex-recommended",
+                            "texlive-fonts-recommended", "latexmk"),
         resources={"docs": MEDIUM}),
     ServiceSpec(
         "git", "commits the experiment to git, one branch and tag per experiment",

@@ -46,7 +46,11 @@ class ReportContext:
     """Everything the reports are rendered from: the JSON summaries of earlier stages.
 
     ``tuning`` is None when the tuning stage was skipped. ``generated_at`` defaults to the
-    time the context is created (UTC) and is printed in the reports.
+    time the context is created (UTC) and is printed in the reports. ``evaluation`` holds
+    the facts the docs stage computed from the stored model on the test split
+    (``evaluation.evaluate(...).facts``), ``figures`` the drawn figures by key (objects
+    with ``data_uri()``, ``path`` and ``caption``) and ``artifacts`` the names of the other
+    documents written next to the reports (white paper, summary, reproduction script).
     """
 
     spec: Mapping[str, Any]
@@ -56,6 +60,9 @@ class ReportContext:
     selection: Mapping[str, Any]
     tuning: Mapping[str, Any] | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    evaluation: Mapping[str, Any] | None = None
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_reports(context: ReportContext, out_dir: Path) -> dict[str, Path]:
@@ -209,6 +216,15 @@ def build_view(context: ReportContext) -> dict[str, Any]:
         "metric": metric,
         "metric_direction": "lower is better" if lower_is_better else "higher is better",
         "caveats": _caveats(context, lower_is_better),
+        "evaluation": _evaluation_view(context.evaluation, metric),
+        "figures": {
+            key: {"uri": fig.data_uri(), "caption": fig.caption,
+                  "file": f"figures/{Path(fig.path).name}"}
+            for key, fig in (context.figures or {}).items()
+        },
+        "statistics": _statistics_view(selection),
+        "ensemble": _ensemble_view(selection),
+        "artifacts": dict(context.artifacts or {}),
     }
 
 
@@ -484,3 +500,80 @@ def _caveats(context: ReportContext, lower_is_better: bool) -> list[str]:
         )
     caveats.extend(str(w) for w in profile.get("warnings") or [])
     return caveats
+
+
+def _evaluation_view(evaluation: Mapping[str, Any] | None, metric: str) -> dict[str, Any] | None:
+    """Test metrics with bootstrap intervals, per-class errors, worst rows, importance."""
+    if not evaluation:
+        return None
+    intervals = evaluation.get("confidence_intervals") or {}
+    rows = []
+    for name, value in (evaluation.get("test_metrics") or {}).items():
+        ci = intervals.get(name) or {}
+        rows.append({"name": name, "value": value, "low": ci.get("low"), "high": ci.get("high"),
+                     "std": ci.get("std"), "is_headline": name == metric})
+    return {
+        "metrics": rows,
+        "n_bootstrap": evaluation.get("n_bootstrap"),
+        "n_test": evaluation.get("n_test"),
+        "per_class": list(evaluation.get("per_class") or []),
+        "worst_rows": list(evaluation.get("worst_rows") or []),
+        "importance": list(evaluation.get("importance") or [])[:15],
+        "residuals": evaluation.get("residuals"),
+        "ece": evaluation.get("expected_calibration_error"),
+        "brier": evaluation.get("brier_score"),
+        "classes": list(evaluation.get("classes") or []),
+    }
+
+
+def _statistics_view(selection: Mapping[str, Any]) -> list[dict[str, str]] | None:
+    """Selection statistics (significance tests between candidates) when select stored them.
+
+    Accepts ``selection["statistics"]`` (or ``"statistical_tests"``) as a mapping of name to
+    value or a list of mappings; each entry becomes one row of name/value text.
+    """
+    raw = selection.get("statistics") or selection.get("statistical_tests")
+    if not raw:
+        return None
+    entries: list[dict[str, str]] = []
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            entries.append({"name": str(key), "value": _plain(value)})
+    elif isinstance(raw, Sequence) and not isinstance(raw, str):
+        for position, item in enumerate(raw):
+            if isinstance(item, Mapping):
+                name = item.get("name") or item.get("test") or f"test {position + 1}"
+                rest = {k: v for k, v in item.items() if k not in ("name", "test")}
+                entries.append({"name": str(name), "value": _plain(rest)})
+            else:
+                entries.append({"name": f"entry {position + 1}", "value": _plain(item)})
+    else:
+        entries.append({"name": "statistics", "value": _plain(raw)})
+    return entries
+
+
+def _ensemble_view(selection: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Ensemble composition (members with weights) when the winner is an ensemble."""
+    raw = selection.get("ensemble")
+    if not raw:
+        return None
+    members = raw.get("members") if isinstance(raw, Mapping) else raw
+    rows = []
+    for member in members or []:
+        if isinstance(member, Mapping):
+            rows.append({"family": str(member.get("family", "—")),
+                         "weight": member.get("weight"),
+                         "params": member.get("params") or {},
+                         "cv_mean": member.get("cv_mean")})
+    kind = raw.get("kind") or raw.get("method") if isinstance(raw, Mapping) else None
+    return {"kind": str(kind or "ensemble"), "members": rows}
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return fmt_num(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
