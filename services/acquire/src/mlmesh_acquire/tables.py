@@ -1,56 +1,113 @@
-"""Turn a downloaded data file (CSV, gzip-compressed CSV or Parquet) into one Parquet file.
+"""Turn a downloaded data file (or a folder of Parquet parts) into one Parquet file.
 
-The format is detected from the file's first bytes (``PAR1`` for Parquet, ``1f 8b`` for
-gzip) and only then from its extension, because dataset hosts often serve files under
-names that do not match their content.
+The format is found from the file's first bytes (magic numbers, then text signatures such as
+``@relation`` or a leading ``{``) and only then from its extension, because dataset hosts
+often serve files under names that do not match their content. Compressed files and
+archives are unpacked first (see :mod:`mlmesh_acquire.archives` for the main-table rule and
+the zip-bomb and path-traversal limits). Conversion streams chunk by chunk into the Parquet
+file, so memory stays bounded for CSV, JSON Lines, Parquet, Arrow, Excel (.xlsx), ARFF and
+table-format HDF5 (JSON documents, .xls and fixed-format HDF5 are read whole).
+
+Formats (:func:`detect_format` names; compressed ones get the layers appended, innermost
+first, e.g. ``csv.gz``, ``csv.tar.gz``, ``parquet.zip``):
+
+=========  =====================================================  ===========================
+format     what                                                   source options it honours
+=========  =====================================================  ===========================
+csv        delimited text (delimiter sniffed among , ; TAB |)     delimiter quotechar encoding
+                                                                  decimal header
+tsv        tab-separated text                                     (as csv)
+json       a document holding an array of records                 encoding record_path
+jsonl      JSON Lines, one object per line                        encoding
+parquet    a Parquet file, or a folder of parts (hive partitions)
+xlsx       Excel workbook (.xlsx/.xlsm)                           sheet header
+xls        Excel 97-2003 workbook                                 sheet header
+feather    Feather v1/v2, Arrow IPC file
+arrow      Arrow IPC stream
+arff       Weka ARFF (dense or sparse)                            encoding
+hdf5       pandas-written HDF5                                    key
+=========  =====================================================  ===========================
+
+``source_options`` keys (all strings; keys not listed here belong to the sources and are
+ignored):
+
+- ``format``: the table format, overriding detection (after unpacking): one of the names
+  above, or ``excel``, ``ndjson``, ``h5``, ``ipc``.
+- ``member``: which file of an archive to read (path, unique file name, Parquet folder, or
+  ``inner.zip/file.csv`` for a nested archive); default: the main-table rule.
+- ``sheet``: an Excel sheet name or 0-based position; default: the first non-empty sheet.
+- ``delimiter``: one character, or ``tab``, ``comma``, ``semicolon``, ``pipe``, ``space``.
+- ``quotechar``: one character (default ``"``), or ``none`` to turn quoting off.
+- ``encoding``: any Python codec name (``utf-8``, ``cp1252``, ``latin-1``, ``utf-16``...).
+- ``decimal``: ``.`` or ``,`` (``comma``/``dot`` also accepted).
+- ``header``: ``true``/``false``/``auto`` — whether the first row names the columns.
+- ``key``: the HDF5 key; default: the only (else first, alphabetically) table.
+- ``record_path``: dotted keys to the array of records in a JSON document.
+
+Column names are made usable (stripped; blanks become ``column_<n>``; repeats get ``.1``,
+``.2``); anything noteworthy (a sheet or member chosen among several, a column stored as text
+because its type changed along the file, skipped malformed rows) is in
+:attr:`TableInfo.warnings`.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-from dataclasses import dataclass
+import bz2
+import lzma
+import tempfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-PARQUET_MAGIC = b"PAR1"
-GZIP_MAGIC = b"\x1f\x8b"
-ZIP_MAGIC = b"PK\x03\x04"
+from mlmesh_acquire.archives import ArchiveLimits, resolve_table
+from mlmesh_acquire.formats import (
+    COMPRESSION_MAGICS,
+    HEAD_BYTES,
+    ParquetSink,
+    ReadOptions,
+    SourceOptionError,
+    UnreadableTableError,
+    describe_binary,
+    is_parquet_folder,
+    reader_for,
+    sniff_kind,
+    strip_compression_suffix,
+    zip_is_workbook,
+)
 
-#: Formats :func:`detect_format` can return; ``unknown`` means "not a table we read".
-TABLE_FORMATS = ("csv", "csv.gz", "parquet")
-
-#: Bytes of (decompressed) text looked at to pick the encoding and the delimiter.
-SNIFF_BYTES = 64 * 1024
-#: Delimiters the sniffer may choose from.
-CANDIDATE_DELIMITERS = ",;\t|"
+__all__ = [
+    "TableInfo",
+    "SourceOptionError",
+    "UnreadableTableError",
+    "detect_format",
+    "media_type_for",
+    "to_parquet",
+]
 
 _MEDIA_TYPES = {
     "csv": "text/csv",
-    "csv.gz": "application/gzip",
+    "tsv": "text/tab-separated-values",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "xls": "application/vnd.ms-excel",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "feather": "application/vnd.apache.arrow.file",
+    "arrow": "application/vnd.apache.arrow.stream",
+    "arff": "text/x-arff",
+    "hdf5": "application/x-hdf5",
+    "gz": "application/gzip",
+    "bz2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "zst": "application/zstd",
     "zip": "application/zip",
+    "tar": "application/x-tar",
     "unknown": "application/octet-stream",
 }
-
-# Other binary formats worth naming in an error, by their first bytes.
-_KNOWN_BINARY = {
-    b"\x89PNG": "a PNG image",
-    b"%PDF": "a PDF document",
-    b"\xd0\xcf\x11\xe0": "a legacy Office (XLS) document",
-    b"SQLite format 3": "an SQLite database",
-    b"\x28\xb5\x2f\xfd": "a Zstandard archive",
-    b"BZh": "a bzip2 archive",
-    b"\xfd7zXZ": "an XZ archive",
-}
-
-
-class UnreadableTableError(ValueError):
-    """The file is not a table we can read (empty, binary, malformed, no columns)."""
 
 
 @dataclass(frozen=True)
@@ -60,228 +117,149 @@ class TableInfo:
     n_rows: int
     n_columns: int
     columns: list[str]
+    #: The table format plus unpacked layers, innermost first: ``csv``, ``csv.gz``,
+    #: ``parquet.zip``, ``csv.tar.gz``.
     format: str
+    #: The archive member read (``outer/inner`` when nested), ``None`` for a plain file.
+    member: str | None = None
+    #: Things a person may want to know about the conversion (see the module docstring).
+    warnings: list[str] = field(default_factory=list)
 
 
 def detect_format(path: Path, head: bytes | None = None) -> str:
-    """Guess a file's format: ``parquet``, ``csv.gz``, ``zip``, ``csv`` or ``unknown``.
+    """The format of ``path``: a table format, possibly with container layers appended.
 
-    Magic bytes win over the extension; the extension decides only for files whose
-    first bytes say nothing (text). ``head`` may pass the file's first bytes when the
-    caller already has them.
+    E.g. ``csv``, ``parquet``, ``xlsx``, ``csv.gz``, ``tar.gz``, ``zip`` (the archive's
+    members are not opened), or ``unknown`` for a recognised non-table file (PNG, PDF, ...).
+    Magic bytes win over the extension; the extension decides only for text whose content
+    says nothing. ``head`` may pass the file's first bytes; more are read from the file when
+    it exists and more are needed.
     """
-    if head is None:
+    path = Path(path)
+    if path.is_dir():
+        return "parquet" if is_parquet_folder(path) else "unknown"
+    if (head is None or len(head) < HEAD_BYTES) and path.is_file():
         with open(path, "rb") as fh:
-            head = fh.read(16)
-    if head.startswith(PARQUET_MAGIC):
-        return "parquet"
-    if head.startswith(GZIP_MAGIC):
-        return "csv.gz"
-    if head.startswith(ZIP_MAGIC):
-        return "zip"
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes[-1:] == [".parquet"] or suffixes[-1:] == [".pq"]:
-        return "parquet"
-    if suffixes[-1:] == [".gz"]:
-        return "csv.gz"
-    if any(head.startswith(magic) for magic in _KNOWN_BINARY):
-        return "unknown"
-    return "csv"
+            head = fh.read(HEAD_BYTES)
+    return _layered_format(path.name, head or b"", path)
 
 
 def media_type_for(fmt: str) -> str:
-    """The IANA media type matching a :func:`detect_format` result."""
-    return _MEDIA_TYPES.get(fmt, _MEDIA_TYPES["unknown"])
+    """The IANA media type of a :func:`detect_format` result (its outermost layer)."""
+    outer = fmt.rsplit(".", 1)[-1]
+    return _MEDIA_TYPES.get(outer, _MEDIA_TYPES["unknown"])
 
 
-def to_parquet(path: Path, out_path: Path) -> TableInfo:
-    """Read ``path`` (CSV, gzip CSV or Parquet) and write it as Parquet to ``out_path``.
+def to_parquet(
+    path: Path,
+    out_path: Path,
+    *,
+    options: Mapping[str, str] | None = None,
+    limits: ArchiveLimits | None = None,
+    chunk_bytes: int | None = None,
+) -> TableInfo:
+    """Read ``path`` (any format above, a Parquet folder, compressed or archived) and write
+    it as one Parquet file at ``out_path``.
 
-    CSV: the encoding is UTF-8 (a byte-order mark is dropped) or, failing that, Latin-1;
-    the delimiter is sniffed from a sample among ``, ; TAB |``; the first row is the
-    header. Parquet input is re-written batch by batch, which checks that it is readable.
+    ``options`` are the experiment's ``source_options`` (see the module docstring);
+    ``limits`` default to the ``MLMESH_ACQUIRE_ARCHIVE_*`` settings and ``chunk_bytes`` to
+    ``MLMESH_ACQUIRE_CHUNK_BYTES``. The file is written under a ``.part`` name and renamed
+    when complete; temporary files from unpacking live next to ``out_path`` and are removed.
 
-    Raises :class:`UnreadableTableError` when the file is empty, binary, malformed, has no
-    columns or no data rows; the message says what to fix.
+    Raises :class:`UnreadableTableError` (empty, binary, malformed, no columns or rows; the
+    message says what to fix), :class:`SourceOptionError` (a bad option value) and
+    :class:`~mlmesh_acquire.archives.UnsafeArchiveError` (zip bomb, path traversal), all
+    ``ValueError`` subclasses; ``FileNotFoundError`` when ``path`` does not exist.
     """
-    path = Path(path)
-    out_path = Path(out_path)
-    if not path.is_file():
+    read_options = ReadOptions.parse(options)
+    path, out_path = Path(path), Path(out_path)
+    if not path.exists():
         raise FileNotFoundError(f"no file to convert at {path}")
-    size = path.stat().st_size
-    if size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise UnreadableTableError(
             f"{path.name} is empty (0 bytes); check that the source URL points at the data "
             "file itself and that the upload finished"
         )
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    fmt = detect_format(path, head)
+    if limits is None or chunk_bytes is None:
+        from mlmesh_common.settings import Settings
+
+        settings = Settings()
+        limits = limits or ArchiveLimits.from_settings(settings)
+        chunk_bytes = chunk_bytes or settings.acquire_chunk_bytes
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        return _parquet_to_parquet(path, out_path)
-    if fmt in ("csv", "csv.gz"):
-        return _csv_to_parquet(path, out_path, gzipped=fmt == "csv.gz")
-    if fmt == "zip":
-        raise UnreadableTableError(
-            f"{path.name} is a ZIP archive; archives are not unpacked yet, so point the "
-            "experiment at the CSV or Parquet file inside it"
-        )
-    what = next((name for magic, name in _KNOWN_BINARY.items() if head.startswith(magic)), None)
-    raise UnreadableTableError(
-        f"{path.name} is {what or 'not a table'}; give a CSV, gzip-compressed CSV or Parquet file"
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=out_path.parent) as scratch:
+        resolved = resolve_table(path, Path(scratch), member=read_options.member,
+                                 limits=limits)
+        label = path.name if resolved.member is None else f"{path.name}/{resolved.member}"
+        fmt = read_options.format or _table_format(resolved.path, label)
+        reader = reader_for(fmt, label)
+        with ParquetSink(out_path, label) as sink:
+            for warning in resolved.warnings:
+                sink.warn(warning)
+            try:
+                reader.convert(resolved.path, sink, read_options, chunk_bytes=chunk_bytes)
+            except UnreadableTableError as exc:
+                if resolved.member is not None and label not in str(exc):
+                    raise type(exc)(f"in {label}: {exc}") from exc
+                raise
+            result = sink.close()
+    layers = ".".join(reversed(resolved.layers))
+    return TableInfo(
+        n_rows=result.n_rows,
+        n_columns=len(result.columns),
+        columns=result.columns,
+        format=f"{fmt}.{layers}" if layers else fmt,
+        member=resolved.member,
+        warnings=result.warnings,
     )
 
 
-def _parquet_to_parquet(path: Path, out_path: Path) -> TableInfo:
-    tmp = out_path.with_name(out_path.name + ".part")
-    n_rows = 0
+def _table_format(path: Path, label: str) -> str:
+    if path.is_dir():
+        if not is_parquet_folder(path):
+            raise UnreadableTableError(
+                f"{label} is a folder without Parquet files; point at the data file"
+            )
+        return "parquet"
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if not head:
+        raise UnreadableTableError(
+            f"{label} is empty (0 bytes); check that the export or upload is complete"
+        )
+    kind = sniff_kind(path.name, head)
+    if kind == "xlsx-or-zip":
+        kind = zip_is_workbook(path) or "zip"
+    if kind == "unknown":
+        what = describe_binary(head) or "not a table"
+        raise UnreadableTableError(
+            f"{label} is {what}; give a CSV, JSON, Parquet, Excel, Feather, ARFF or HDF5 file"
+        )
+    return kind
+
+
+def _layered_format(name: str, head: bytes, path: Path | None, depth: int = 0) -> str:
+    kind = sniff_kind(name, head)
+    if kind == "xlsx-or-zip":
+        return (zip_is_workbook(path) or "zip") if path is not None else "zip"
+    if kind in COMPRESSION_MAGICS and depth < 3:
+        inner = _peek_decompressed(kind, head)
+        if not inner:
+            return kind
+        return f"{_layered_format(strip_compression_suffix(name), inner, None, depth + 1)}.{kind}"
+    return kind
+
+
+def _peek_decompressed(kind: str, data: bytes) -> bytes:
+    """The first decompressed bytes of a compressed head (empty when it cannot tell)."""
     try:
-        source = pq.ParquetFile(path)
-        schema = source.schema_arrow
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in source.iter_batches():
-                writer.write_batch(batch)
-                n_rows += batch.num_rows
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise UnreadableTableError(
-            f"{path.name} starts like a Parquet file but cannot be read ({exc}); "
-            "the file is probably truncated or corrupt, so download or export it again"
-        ) from exc
-    columns = [str(name) for name in schema.names]
-    _check_shape(path, n_rows, columns, tmp)
-    tmp.replace(out_path)
-    return TableInfo(n_rows=n_rows, n_columns=len(columns), columns=columns, format="parquet")
-
-
-def _csv_to_parquet(path: Path, out_path: Path, *, gzipped: bool) -> TableInfo:
-    try:
-        with _open_binary(path, gzipped) as fh:
-            sample = fh.read(SNIFF_BYTES)
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise UnreadableTableError(
-            f"{path.name} looks gzip-compressed but cannot be decompressed ({exc}); "
-            "download it again or give the uncompressed CSV"
-        ) from exc
-    if not sample.strip():
-        raise UnreadableTableError(
-            f"{path.name} holds no data (only blank space); give a CSV with a header row"
-        )
-    encoding = _detect_encoding(sample)
-    text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
-    if encoding != "utf-16" and _looks_binary(sample):
-        raise UnreadableTableError(
-            f"{path.name} is binary, not CSV text; check that the source really is a CSV "
-            "or Parquet file and not, say, an Excel workbook or another binary format"
-        )
-    if text.lstrip().startswith("<"):
-        raise UnreadableTableError(
-            f"{path.name} is HTML or XML, not CSV; the URL probably returns a web page "
-            "(a login or download page) instead of the file itself"
-        )
-    delimiter = _sniff_delimiter(text, truncated=len(sample) == SNIFF_BYTES)
-    pandas_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    try:
-        df = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=pandas_encoding,
-            compression="gzip" if gzipped else None,
-            # ';'-separated files come from locales where the comma is the decimal mark
-            decimal="," if delimiter == ";" else ".",
-            low_memory=False,
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise UnreadableTableError(
-            f"{path.name} has no columns to parse; give a CSV whose first row names the columns"
-        ) from exc
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise UnreadableTableError(
-            f"{path.name} is a damaged gzip file ({exc}); download it again"
-        ) from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise UnreadableTableError(
-            f"{path.name} is not valid CSV with delimiter {delimiter!r} ({exc}); check for "
-            "rows with extra fields or unbalanced quotes"
-        ) from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    columns = list(df.columns)
-    if len(set(columns)) != len(columns):
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        raise UnreadableTableError(
-            f"{path.name} repeats column names {dupes}; give every column a distinct name"
-        )
-    tmp = out_path.with_name(out_path.name + ".part")
-    _check_shape(path, len(df), columns, None)
-    try:
-        df.to_parquet(tmp, engine="pyarrow", index=False)
-    except (pa.ArrowException, TypeError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise UnreadableTableError(
-            f"{path.name} parsed as CSV but a column mixes incompatible values ({exc}); "
-            "clean that column in the source"
-        ) from exc
-    tmp.replace(out_path)
-    fmt = "csv.gz" if gzipped else "csv"
-    return TableInfo(n_rows=len(df), n_columns=len(columns), columns=columns, format=fmt)
-
-
-def _check_shape(path: Path, n_rows: int, columns: list[str], tmp: Path | None) -> None:
-    problem = None
-    if not columns:
-        problem = "has no columns; give a table whose first row names the columns"
-    elif n_rows == 0:
-        problem = (
-            f"has a header ({len(columns)} columns) but no data rows; check that the export "
-            "or download is complete"
-        )
-    if problem:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise UnreadableTableError(f"{path.name} {problem}")
-
-
-def _open_binary(path: Path, gzipped: bool) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
-
-
-def _looks_binary(sample: bytes) -> bool:
-    """NUL bytes or many control characters mean the bytes are not delimited text."""
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
-    return controls > 0.01 * len(sample)
-
-
-def _detect_encoding(sample: bytes) -> str:
-    """UTF-16 by its byte-order mark, else UTF-8 when the sample decodes, else Latin-1."""
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    for cut in range(4):  # the sample may end inside a multi-byte character
-        try:
-            sample[: len(sample) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        return "utf-8"
-    return "latin-1"
-
-
-def _sniff_delimiter(text: str, *, truncated: bool) -> str:
-    lines = text.splitlines()
-    if truncated and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut mid-field
-    lines = [line for line in lines if line.strip()][:200]
-    if not lines:
-        return ","
-    try:
-        dialect = csv.Sniffer().sniff("\n".join(lines), delimiters=CANDIDATE_DELIMITERS)
-        return dialect.delimiter
-    except csv.Error:
-        pass
-    # The sniffer gives up on irregular files; take the candidate that splits the header
-    # most (a single-column file has none of them and keeps the comma).
-    header = lines[0]
-    counts = {d: header.count(d) for d in CANDIDATE_DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
+        if kind == "gz":
+            return zlib.decompressobj(wbits=47).decompress(data, HEAD_BYTES)
+        if kind == "bz2":
+            return bz2.BZ2Decompressor().decompress(data, HEAD_BYTES)
+        if kind == "xz":
+            return lzma.LZMADecompressor().decompress(data, HEAD_BYTES)
+        stream = pa.input_stream(pa.BufferReader(data), compression="zstd")
+        return stream.read(HEAD_BYTES)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, pa.ArrowException, ValueError):
+        return b""
