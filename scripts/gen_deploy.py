@@ -177,11 +177,14 @@ SERVICE_SPECS = (
         resources={"acquire": MEDIUM}),
     ServiceSpec(
         "profile", "profiles columns and finds the target, problem type and metric",
-        "Reads the acquired table and profiles it: column kinds and types, missing values, "
-        "cardinality and summary statistics. It takes the requested target or infers one, "
-        "decides the problem type (binary, multiclass, regression) and the metric.",
-        "`profile.json` (per-column statistics, target, problem type, metric, warnings) with "
-        "its manifest under `projects/<p>/experiments/<e>/profile/`.",
+        "Profiles the acquired table on a bounded, seeded sample (exact counts stay exact): "
+        "per-column statistics and kinds, Pearson/Spearman, Cramér's V and correlation "
+        "ratios, the target (hint, names, position, cardinality, with reasons), the task "
+        "(binary, multiclass, multilabel, regression, time-series forecasting) and its metric, "
+        "quality checks (imbalance, duplicates, outliers, missingness, leakage) and "
+        "recommendations that prep applies.",
+        "`profile.json`, `plots/*.png` and a self-contained `report.html` with their manifest "
+        "under `projects/<p>/experiments/<e>/profile/`.",
         resources={"profile": LARGE}),
     ServiceSpec(
         "prep", "splits the data and fits the preprocessor",

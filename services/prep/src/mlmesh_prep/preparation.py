@@ -7,6 +7,12 @@ turns them into a numeric matrix, and consumers ``sklearn.base.clone()`` it per 
 
 The preprocessor uses only scikit-learn, pandas and the standard library, so loading it
 does not need this package installed.
+
+Prep reads the profile's ``recommendations`` (when present) and carries out the automatic
+ones: ``drop`` (a feature, e.g. one that leaks the target; the profile's reason goes into
+``dropped_columns``), ``drop_duplicate_rows``, ``split_by_time`` (a chronological split
+and contiguous folds, for time-series forecasting) and ``encode_target`` (label sets of a
+multilabel target become one class each). The rest is advice and is left alone.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ DROP_REASONS = {
 }
 NUMERIC_KINDS = frozenset({"numeric"})
 CATEGORICAL_KINDS = frozenset({"categorical", "boolean"})
+#: Profile recommendations prep carries out; other actions are advice for people.
+APPLIED_ACTIONS = frozenset({"drop", "drop_duplicate_rows", "split_by_time", "encode_target"})
 
 
 class PrepError(ValueError):
@@ -84,19 +92,39 @@ def prepare(
     """Write the PREPARED folder for ``df`` into ``out_dir`` and return prep.json's dict.
 
     Rows without a target are dropped; id, constant, text and datetime columns are left
-    out with a reason; the split is seeded and stratified for classification (plain
-    random, with a warning, when a class is too small); ``n_folds`` fold numbers are
-    assigned to the train rows; the ``ColumnTransformer`` (median impute + scale for
-    numbers, most-frequent impute + one-hot for categories and booleans) is fitted on the
-    train features only. Same inputs and seed give the same files.
+    out with a reason, and so are the features the profile recommends dropping; the split
+    is seeded and stratified for classification (plain random, with a warning, when a
+    class is too small), or chronological when the profile recommends it; ``n_folds``
+    fold numbers are assigned to the train rows; the ``ColumnTransformer`` (median impute +
+    scale for numbers, most-frequent impute + one-hot for categories and booleans) is
+    fitted on the train features only. Same inputs and seed give the same files.
     """
     _check_sizes(test_size, valid_size, n_folds)
     target, problem_type, metric, kinds = _read_profile(profile)
+    actions = _read_recommendations(profile)
     df = _with_string_names(df)
     _check_columns(df, kinds, target)
     notes: list[str] = []
+    applied: list[dict[str, Any]] = []
 
     rows_in = len(df)
+    target_encoding = None
+    if "encode_target" in actions:
+        rec = actions["encode_target"][0]
+        df = df.assign(**{target: encode_label_sets(df[target], rec.get("separator"))})
+        target_encoding = str(rec.get("encoding") or "label_powerset")
+        applied.append(rec)
+        notes.append(f"target '{target}': label sets encoded as one class each "
+                     "(labels sorted, joined by '|')")
+    duplicates_dropped = 0
+    if "drop_duplicate_rows" in actions:
+        repeated = _duplicated_rows(df)
+        duplicates_dropped = int(repeated.sum())
+        if duplicates_dropped:
+            df = df.loc[~repeated].reset_index(drop=True)
+            notes.append(f"dropped {duplicates_dropped} duplicate rows (profile: "
+                         f"{actions['drop_duplicate_rows'][0]['reason']})")
+        applied.append(actions["drop_duplicate_rows"][0])
     y_all = df[target]
     usable = y_all.notna()
     if problem_type == "regression":
@@ -112,7 +140,7 @@ def prepare(
     data = df.loc[usable].reset_index(drop=True)
 
     feature_columns, numeric_columns, categorical_columns, dropped_columns = _select_features(
-        data, kinds, target
+        data, kinds, target, actions.get("drop", []), applied, notes
     )
     data = _clean_features(data, numeric_columns, categorical_columns, notes)
 
@@ -134,14 +162,26 @@ def prepare(
             )
         class_labels = _class_labels(y)
 
-    train_idx, valid_idx, test_idx, stratified = _split(
-        len(data), strat_labels, seed, test_size, valid_size, n_folds, notes
-    )
+    time_column = _time_column(actions, data, target, notes)
+    if time_column is not None:
+        applied.append(actions["split_by_time"][0])
+        train_idx, valid_idx, test_idx = _chronological_split(
+            data[time_column], test_size, valid_size, n_folds
+        )
+        stratified, split_strategy = False, "chronological"
+    else:
+        train_idx, valid_idx, test_idx, stratified = _split(
+            len(data), strat_labels, seed, test_size, valid_size, n_folds, notes
+        )
+        split_strategy = "stratified" if stratified else "random"
     train = data.iloc[train_idx].reset_index(drop=True)
     valid = data.iloc[valid_idx].reset_index(drop=True)
     test = data.iloc[test_idx].reset_index(drop=True)
-    train_labels = None if strat_labels is None else strat_labels.iloc[train_idx]
-    folds, fold_strategy = _assign_folds(len(train), train_labels, n_folds, seed, notes)
+    if time_column is not None:
+        folds, fold_strategy = _contiguous_folds(len(train), n_folds)
+    else:
+        train_labels = None if strat_labels is None else strat_labels.iloc[train_idx]
+        folds, fold_strategy = _assign_folds(len(train), train_labels, n_folds, seed, notes)
 
     preprocessor = build_preprocessor(numeric_columns, categorical_columns)
     with warnings.catch_warnings(record=True) as caught:
@@ -179,6 +219,11 @@ def prepare(
         "n_transformed_features": n_transformed,
         "warnings": notes,
         "files": list(FILES),
+        "split_strategy": split_strategy,
+        "time_column": time_column,
+        "rows_dropped_duplicates": duplicates_dropped,
+        "target_encoding": target_encoding,
+        "recommendations_applied": applied,
     }
     (out_dir / "prep.json").write_text(json.dumps(prep, indent=2, allow_nan=False) + "\n")
     return prep
@@ -259,12 +304,44 @@ def _read_profile(profile: dict[str, Any]) -> tuple[str, str, str, dict[str, str
     return str(profile["target"]), problem_type, str(profile["metric"]), kinds
 
 
+def _read_recommendations(profile: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The profile's automatic recommendations by action (none for older profiles)."""
+    raw = profile.get("recommendations") or []
+    if not isinstance(raw, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("action"), str) for r in raw
+    ):
+        raise InvalidProfileError(
+            "profile recommendations must be a list of dicts with an 'action'; pass the dict "
+            "profile_table produced"
+        )
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for rec in raw:
+        if rec["action"] in APPLIED_ACTIONS:
+            by_action.setdefault(rec["action"], []).append(rec)
+    return by_action
+
+
 def _with_string_names(df: pd.DataFrame) -> pd.DataFrame:
     names = [str(c) for c in df.columns]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ProfileMismatchError(f"column names {dupes} appear more than once")
-    return df.set_axis(names, axis=1) if names != list(df.columns) else df
+    df = df.set_axis(names, axis=1) if names != list(df.columns) else df
+    return _with_default_index(df)
+
+
+def _with_default_index(df: pd.DataFrame) -> pd.DataFrame:
+    """A 0..n-1 index; a datetime or named index becomes a column first (the profile's
+    rule, so both see the same columns)."""
+    index = df.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return df
+    names = [str(n) if n is not None else "index" for n in index.names]
+    keep = isinstance(index, pd.DatetimeIndex) or any(n is not None for n in index.names)
+    if keep and not set(names) & set(df.columns):
+        df = df.reset_index()
+        return df.set_axis([str(c) for c in df.columns], axis=1)
+    return df.reset_index(drop=True)
 
 
 def _check_columns(df: pd.DataFrame, kinds: dict[str, str], target: str) -> None:
@@ -294,17 +371,39 @@ def _check_columns(df: pd.DataFrame, kinds: dict[str, str], target: str) -> None
 
 
 def _select_features(
-    data: pd.DataFrame, kinds: dict[str, str], target: str
+    data: pd.DataFrame,
+    kinds: dict[str, str],
+    target: str,
+    drops: list[dict[str, Any]],
+    applied: list[dict[str, Any]],
+    notes: list[str],
 ) -> tuple[list[str], list[str], list[str], dict[str, str]]:
     numeric: list[str] = []
     categorical: list[str] = []
     dropped: dict[str, str] = {}
+    recommended: dict[str, dict[str, Any]] = {}
+    for rec in drops:
+        column = rec.get("column")
+        if column == target:
+            notes.append(f"profile recommends dropping the target '{target}'; ignored")
+        elif column not in data.columns:
+            notes.append(f"profile recommends dropping '{column}', which is not in the table; "
+                         "ignored")
+        else:
+            recommended.setdefault(str(column), rec)
     for name in data.columns:
         if name == target:
             continue
         kind = kinds[name]
         if kind in DROP_REASONS:
             dropped[name] = DROP_REASONS[kind]
+            if name in recommended:
+                applied.append(recommended[name])
+        elif name in recommended:
+            rec = recommended[name]
+            check = rec.get("check", "recommendation")
+            dropped[name] = f"profile ({check}): {rec.get('reason', '')}"
+            applied.append(rec)
         elif kind in NUMERIC_KINDS:
             series = data[name]
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
@@ -348,6 +447,35 @@ def _clean_features(
                 type_names = ", ".join(sorted(t.__name__ for t in types))
                 notes.append(f"column '{name}' mixes value types ({type_names}); stored as strings")
     return data
+
+
+def encode_label_sets(y: pd.Series, separator: str | None) -> pd.Series:
+    """Each label set as one class: its labels sorted and joined by ``|``.
+
+    Cells are lists (``separator`` None) or text with labels joined by ``separator``;
+    missing cells and empty sets are missing.
+    """
+
+    def encode(cell: Any) -> Any:
+        if isinstance(cell, list | tuple | set | frozenset | np.ndarray):
+            labels = {str(v).strip() for v in cell}
+        elif cell is None or (isinstance(cell, float) and math.isnan(cell)) or cell is pd.NA:
+            return None
+        elif separator is None:
+            labels = {str(cell).strip()}
+        else:
+            labels = {part.strip() for part in str(cell).split(separator)}
+        return "|".join(sorted(label for label in labels if label)) or None
+
+    return y.map(encode).astype(object)
+
+
+def _duplicated_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows that repeat an earlier row (cells that cannot be hashed compare as text)."""
+    try:
+        return df.duplicated()
+    except TypeError:
+        return df.astype(str).duplicated()
 
 
 def _class_labels(y: pd.Series) -> list[str]:
@@ -408,6 +536,51 @@ def _split(
     strat_rest = None if strat_all is None else strat_all[rest]
     train_idx, valid_idx = cut(rest, n_valid, strat_rest)
     return np.sort(train_idx), np.sort(valid_idx), np.sort(test_idx), stratified
+
+
+def _time_column(
+    actions: dict[str, list[dict[str, Any]]], data: pd.DataFrame, target: str, notes: list[str]
+) -> str | None:
+    if "split_by_time" not in actions:
+        return None
+    column = actions["split_by_time"][0].get("column")
+    if column not in data.columns or column == target:
+        notes.append(f"profile recommends a chronological split on '{column}', which is not a "
+                     "column of the table; the split is random")
+        return None
+    return str(column)
+
+
+def _chronological_split(
+    times: pd.Series, test_size: float, valid_size: float, n_folds: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test = the latest rows, valid = the ones before, train = the rest (oldest first).
+
+    Rows whose time is missing or unreadable count as the oldest.
+    """
+    n = len(times)
+    n_test = math.ceil(test_size * n)
+    n_valid = math.ceil(valid_size / (1 - test_size) * (n - n_test))
+    n_train = n - n_test - n_valid
+    if n_test < 1 or n_valid < 1 or n_train < max(n_folds, 2):
+        raise NotEnoughRowsError(
+            f"{n} usable rows are too few for test_size={test_size}, valid_size={valid_size} "
+            f"and {n_folds} folds (train would get {n_train}); give more rows or fewer folds"
+        )
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        times = pd.to_datetime(times.astype(str).where(times.notna()), errors="coerce",
+                               format="mixed")  # fmt: skip
+    order = np.argsort(times.to_numpy(dtype="datetime64[ns]").astype(np.int64), kind="stable")
+    return order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]
+
+
+def _contiguous_folds(n_train: int, n_folds: int) -> tuple[np.ndarray, str]:
+    """Folds as consecutive blocks of the time-ordered train rows (no shuffling)."""
+    folds = np.empty(n_train, dtype=np.int64)
+    blocks = KFold(n_splits=n_folds, shuffle=False).split(np.zeros(n_train))
+    for fold, (_, idx) in enumerate(blocks):
+        folds[idx] = fold
+    return folds, "KFold (contiguous blocks in time order)"
 
 
 def _assign_folds(
