@@ -244,20 +244,26 @@ SERVICE_SPECS = (
         resources={"docs": MEDIUM}),
     ServiceSpec(
         "git", "commits the experiment to git, one branch and tag per experiment",
-        "Commits the experiment's config, metrics, data manifest and report to the "
-        "experiments repository on branch `exp/<id>` (from `main`), tagged `exp-<id>`; "
-        "idempotent (a redelivery finds the existing commit).",
-        "the experiments git repository at `MLMESH_GIT_REPO` (a persistent volume).",
+        "Commits each experiment on branch `exp/<id>` in separate commits (configuration and "
+        "data tracked with DVC and pushed to `MLMESH_DVC_REMOTE`; pipeline code and the exact "
+        "environment; evaluation; report), tags `exp-<id>` and a semantic-version release "
+        "`<project>/<target>/model-vX.Y.Z`, pushes to `MLMESH_GIT_REMOTE` with credentials "
+        "from the environment (via GIT_ASKPASS, never stored) and optionally opens a GitHub "
+        "or GitLab pull request; a redelivery makes no second commit, tag, push or PR.",
+        "the experiments git repository at `MLMESH_GIT_REPO` (a persistent volume) and the "
+        "DVC remote.",
         settings=("MLMESH_GIT_REPO",), apt=("git",), resources={"git": SMALL},
         volume="git", max_replicas={"git": 1},
         notes="One replica: the repository is a ReadWriteOnce volume and commits are "
               "serialised with a file lock."),
     ServiceSpec(
         "publish", "registers the model and generates its serving app",
-        "Registers the selected model as a new version in the MLflow Model Registry, stores "
-        "the joblib artifact and the reference data for monitoring, and generates a FastAPI "
-        "serving app that logs its predictions to `prediction.logged`.",
-        "the model, the reference data and the generated serving app under "
+        "Registers the selected model in the MLflow Model Registry (tags, lineage to the git "
+        "commit, alias challenger; champion only when it beats the current one on the gate "
+        "metric), stores joblib, the booster's native file and a verified ONNX graph, and "
+        "generates a FastAPI serving package (onnxruntime or sklearn backend, API keys, rate "
+        "limit, prediction logging, pdoc docs, Dockerfile, Kubernetes manifests).",
+        "the model files, `artifacts.json`, the reference data and the serving package under "
         "`projects/<p>/experiments/<e>/publish/`, a model version in the MLflow registry.",
         settings=(MLFLOW,), modeling=True, apt=("libgomp1",), resources={"publish": MEDIUM}),
     ServiceSpec(

@@ -91,3 +91,29 @@ def diabetes_model_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     path = tmp_path_factory.mktemp("models") / "diabetes.joblib"
     joblib.dump(model, path)
     return path, frame
+
+
+@pytest.fixture(scope="session")
+def mesh_binary_model(tmp_path_factory: pytest.TempPathFactory):
+    """A LightGBM MeshModel on breast-cancer columns plus a string category with gaps,
+    built with prep's preprocessor: (model path, test rows, feature schema)."""
+    from sklearn.datasets import load_breast_cancer
+
+    from mlmesh_common.modeling import MeshModel
+    from mlmesh_prep.preparation import build_preprocessor
+
+    data = load_breast_cancer(as_frame=True)
+    frame = data.data.iloc[:, :6].copy()
+    rng = np.random.default_rng(3)
+    frame["site"] = np.where(frame["mean radius"] > 14, "north", "south")
+    frame.loc[rng.choice(len(frame), 15, replace=False), "site"] = None
+    frame.loc[rng.choice(len(frame), 15, replace=False), "mean texture"] = np.nan
+    target = np.where(data.target == 1, "benign", "malignant")
+    numeric = list(frame.columns[:6])
+    model = MeshModel(build_preprocessor(numeric, ["site"]), "lightgbm", "binary",
+                      list(frame.columns), {"n_estimators": 60}).fit(frame, target)
+    path = tmp_path_factory.mktemp("mesh") / "model.joblib"
+    joblib.dump(model, path)
+    schema = [{"name": c, "kind": "numeric", "dtype": "float64"} for c in numeric] + [
+        {"name": "site", "kind": "categorical", "dtype": "object"}]
+    return path, frame.sample(40, random_state=1), schema

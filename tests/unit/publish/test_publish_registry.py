@@ -41,6 +41,7 @@ def test_register_load_predict_and_idempotency(tracking, iris_model_path, iris_d
         "input_example": example,
         "git_commit": "0123456789abcdef0123456789abcdef01234567",
         "metrics": {"test_accuracy": 0.96},
+        "description": "mlmesh experiment exp-001; git commit 0123456",
         "artifact_location": tracking["artifacts"],
     }
     first = register_model(iris_model_path, **common)
@@ -55,6 +56,7 @@ def test_register_load_predict_and_idempotency(tracking, iris_model_path, iris_d
     assert version.tags["git_commit"] == common["git_commit"]
     assert version.tags["project"] == "demo"
     assert version.run_id == first.run_id
+    assert version.description == "mlmesh experiment exp-001; git commit 0123456"
     assert str(client.get_model_version_by_alias("iris-species", "challenger").version) == "1"
     run = client.get_run(first.run_id)
     assert run.data.tags["experiment_id"] == "exp-001"
@@ -125,3 +127,73 @@ def test_errors_are_actionable(tmp_path, monkeypatch, iris_model_path):
         register_model(
             iris_model_path, registered_name="it's", experiment_id="e", tags={}, tracking_uri=uri
         )
+
+
+def _register_scored(_model_path, experiment_id: str, metric: str, score: float, uri: str,
+                     name: str = "gate-model"):
+    """A version carrying the gate tags as publish writes them (no model upload: the gate
+    reads only tags and aliases)."""
+    from mlmesh_publish.registry import GATE_METRIC_TAG, GATE_SCORE_TAG, RegisteredModel
+
+    client = MlflowClient(uri)
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(
+        name, source="file:///nowhere/model",
+        tags={GATE_METRIC_TAG: metric, GATE_SCORE_TAG: repr(score),
+              "experiment_id": experiment_id})
+    client.set_registered_model_alias(name, "challenger", version.version)
+    return RegisteredModel(name, str(version.version),
+                           f"models:/{name}/{version.version}", "")
+
+
+def test_champion_gate_promotes_only_a_better_model(tracking, iris_model_path):
+    from mlmesh_publish.registry import promote_if_better
+
+    uri = tracking["uri"]
+    client = MlflowClient(uri)
+
+    def gate(registered, score, metric="accuracy", higher=True):
+        return promote_if_better(registered.name, registered.version, metric=metric,
+                                 score=score, greater_is_better=higher, tracking_uri=uri)
+
+    first = _register_scored(iris_model_path, "exp-a", "accuracy", 0.90, uri)
+    outcome = gate(first, 0.90)
+    assert (outcome.alias, outcome.promoted) == ("champion", True)
+
+    better = _register_scored(iris_model_path, "exp-b", "accuracy", 0.95, uri)
+    outcome = gate(better, 0.95)
+    assert (outcome.alias, outcome.promoted) == ("champion", True)
+    assert outcome.champion_version == "1" and outcome.champion_score == pytest.approx(0.90)
+    assert str(client.get_model_version_by_alias("gate-model", "champion").version) == "2"
+
+    worse = _register_scored(iris_model_path, "exp-c", "accuracy", 0.93, uri)
+    outcome = gate(worse, 0.93)
+    assert (outcome.alias, outcome.promoted) == ("challenger", False)
+    assert "does not beat champion v2" in outcome.reason
+    assert str(client.get_model_version_by_alias("gate-model", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("gate-model", "challenger").version) == "3"
+
+    tie = _register_scored(iris_model_path, "exp-d", "accuracy", 0.95, uri)
+    assert gate(tie, 0.95).promoted is False  # a tie keeps the champion
+
+    # replaying the gate of the current champion (redelivery) keeps it champion
+    assert gate(better, 0.95).promoted is True
+
+    # another metric cannot be compared: the champion stays
+    other = _register_scored(iris_model_path, "exp-e", "log_loss", 0.01, uri)
+    outcome = gate(other, 0.01, metric="log_loss", higher=False)
+    assert not outcome.promoted and "no comparable log_loss" in outcome.reason
+
+    # direction-aware: for rmse lower is better (a second model name in the same store)
+    first = _register_scored(iris_model_path, "exp-r1", "rmse", 10.0, uri, "rmse-model")
+    promote_if_better(first.name, first.version, metric="rmse", score=10.0,
+                      greater_is_better=False, tracking_uri=uri)
+    higher = _register_scored(iris_model_path, "exp-r2", "rmse", 12.0, uri, "rmse-model")
+    assert not promote_if_better(higher.name, higher.version, metric="rmse", score=12.0,
+                                 greater_is_better=False, tracking_uri=uri).promoted
+    lower = _register_scored(iris_model_path, "exp-r3", "rmse", 8.0, uri, "rmse-model")
+    assert promote_if_better(lower.name, lower.version, metric="rmse", score=8.0,
+                             greater_is_better=False, tracking_uri=uri).promoted
+    champion = MlflowClient(uri).get_model_version_by_alias("rmse-model", "champion")
+    assert str(champion.version) == lower.version

@@ -161,6 +161,9 @@ def test_health_metrics_and_openapi(iris_app):
         "problem_type": "multiclass",
         "n_features": 5,
         "prediction_logging": False,
+        "backend": "sklearn",
+        "auth": False,
+        "rate_limit": None,
     }
     client.post("/predict", json={"petal_width": 0.2})
     metrics = client.get("/metrics")

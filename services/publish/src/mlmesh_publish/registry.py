@@ -15,9 +15,10 @@ worst leaves an orphan run, never an untagged duplicate version.
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from mlflow.models import infer_signature
 EXPERIMENT_ID_TAG = "experiment_id"
 GIT_COMMIT_TAG = "git_commit"
 DEFAULT_ALIAS = "challenger"
+CHAMPION_ALIAS = "champion"
+GATE_METRIC_TAG = "mlmesh.gate_metric"
+GATE_SCORE_TAG = "mlmesh.gate_score"
 DEFAULT_MLFLOW_EXPERIMENT = "mlmesh"
 MODEL_ARTIFACT_NAME = "model"
 _SAFE_VALUE = re.compile(r"^[^'\"\\]+$")
@@ -78,6 +82,8 @@ def register_model(
     mlflow_experiment: str = DEFAULT_MLFLOW_EXPERIMENT,
     artifact_location: str | None = None,
     tracking_uri: str | None = None,
+    description: str | None = None,
+    extra_artifacts: Sequence[Path] = (),
 ) -> RegisteredModel:
     """Log ``model_path`` to MLflow and register it as a new version of ``registered_name``.
 
@@ -85,6 +91,9 @@ def register_model(
     ``input_example`` (a few feature rows) gives the model a signature and example.
     ``metrics`` are logged on the run (e.g. the test score). ``artifact_location`` is
     used only when the MLflow experiment ``mlflow_experiment`` has to be created.
+    ``description`` (lineage: experiment, commit, metric) is set on the new version.
+    ``extra_artifacts`` (local files, e.g. the ONNX graph and the booster's native file)
+    are logged on the same run under ``published/``.
     """
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
@@ -116,6 +125,8 @@ def register_model(
     ) as run:
         if metrics:
             mlflow.log_metrics({str(k): float(v) for k, v in metrics.items()})
+        for path in extra_artifacts:
+            mlflow.log_artifact(str(path), artifact_path="published")
         info = mlflow.sklearn.log_model(
             model,
             name=MODEL_ARTIFACT_NAME,
@@ -124,6 +135,8 @@ def register_model(
             input_example=example,
         )
         version = mlflow.register_model(info.model_uri, registered_name, tags=version_tags)
+        if description:
+            client.update_model_version(registered_name, str(version.version), description)
         mlflow.set_tag("mlmesh.registered_version", f"{registered_name}/{version.version}")
     _ensure_alias(client, registered_name, alias, version)
     return RegisteredModel(
@@ -133,6 +146,78 @@ def register_model(
         run_id=run.info.run_id,
         created=True,
     )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Outcome of the champion gate for one version."""
+
+    alias: str  # champion or challenger: the alias the version holds now
+    promoted: bool
+    reason: str
+    champion_version: str | None  # the champion compared against (None: there was none)
+    champion_score: float | None
+
+
+def promote_if_better(
+    name: str,
+    version: str,
+    *,
+    metric: str,
+    score: float,
+    greater_is_better: bool,
+    tracking_uri: str | None = None,
+) -> Promotion:
+    """Give ``version`` the ``champion`` alias when it beats the current champion.
+
+    The champion's score is read from its version tags ``GATE_METRIC_TAG`` /
+    ``GATE_SCORE_TAG``. With no champion yet, the version becomes champion. A champion
+    scored on another metric, or without a score tag, is not replaced (scores on different
+    metrics cannot be compared). Ties keep the current champion. Replaying the gate for the
+    version that is already champion returns ``promoted=True`` again.
+    """
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise RegistryConfigError("no MLflow tracking URI: set MLFLOW_TRACKING_URI")
+    client = MlflowClient(tracking_uri=uri)
+    if not math.isfinite(float(score)):
+        return Promotion(DEFAULT_ALIAS, False, f"{metric} score {score!r} is not a number",
+                         None, None)
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except MlflowException:
+        champion = None
+    if champion is None:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+        return Promotion(CHAMPION_ALIAS, True, "no champion yet", None, None)
+    if str(champion.version) == str(version):
+        return Promotion(CHAMPION_ALIAS, True, "already champion", str(version),
+                         float(score))
+    champion_metric = champion.tags.get(GATE_METRIC_TAG)
+    try:
+        champion_score = float(champion.tags[GATE_SCORE_TAG])
+    except (KeyError, ValueError):
+        champion_score = None
+    if champion_metric != metric or champion_score is None or not math.isfinite(
+            champion_score):
+        return Promotion(
+            DEFAULT_ALIAS, False,
+            f"champion v{champion.version} has no comparable {metric} score "
+            f"(tags: {champion_metric!r}={champion.tags.get(GATE_SCORE_TAG)!r}); "
+            "promote by hand if intended", str(champion.version), champion_score)
+    better = score > champion_score if greater_is_better else score < champion_score
+    direction = "higher" if greater_is_better else "lower"
+    if not better:
+        return Promotion(
+            DEFAULT_ALIAS, False,
+            f"{metric} {score:.6g} does not beat champion v{champion.version}'s "
+            f"{champion_score:.6g} ({direction} is better)", str(champion.version),
+            champion_score)
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    return Promotion(
+        CHAMPION_ALIAS, True,
+        f"{metric} {score:.6g} beats champion v{champion.version}'s {champion_score:.6g} "
+        f"({direction} is better)", str(champion.version), champion_score)
 
 
 def _check_name(field: str, value: str) -> None:

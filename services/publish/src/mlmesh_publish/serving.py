@@ -2,7 +2,8 @@
 
 The folder holds ``app.py`` (rendered from ``templates/app.py.j2``), the model as
 ``model.joblib``, ``requirements.txt`` pinned to the versions installed here (including
-the libraries the model's objects come from, e.g. lightgbm), a ``Dockerfile`` and a
+the libraries the model's objects come from, e.g. lightgbm), ``model.onnx`` when a verified
+graph exists, a multi-stage ``Dockerfile``, Kubernetes manifests in ``k8s/`` and a
 ``README.md``. It needs nothing from mlmesh to run; prediction logging to Kafka is
 switched on by ``MLMESH_KAFKA_BOOTSTRAP`` and then needs ``mlmesh-common``.
 """
@@ -13,8 +14,10 @@ import importlib.metadata
 import json
 import keyword
 import logging
+import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +47,8 @@ BASE_REQUIREMENTS = (
     "joblib",
 )
 #: Shared libraries the slim Python image lacks for some model libraries.
-SYSTEM_PACKAGES = {"lightgbm": "libgomp1", "xgboost": "libgomp1", "catboost": "libgomp1"}
+SYSTEM_PACKAGES = {"lightgbm": "libgomp1", "xgboost": "libgomp1", "catboost": "libgomp1",
+                   "onnxruntime": "libgomp1"}
 _RESERVED = set(dir(BaseModel)) | {"model_config", "model_fields"}
 
 
@@ -80,12 +84,16 @@ def generate_serving_app(
     feature_schema: list[dict],
     problem_type: str,
     example_row: Mapping[str, Any] | None = None,
+    onnx_path: Path | None = None,
 ) -> Path:
     """Write the serving folder for ``model_path`` into ``out_dir`` and return ``out_dir``.
 
     ``feature_schema`` lists the model inputs in order: ``{name, kind, dtype}`` with kind
     numeric, categorical or boolean. ``example_row`` (optional) is used for the README's
-    curl example. Raises FeatureSchemaError / ServingModelError on bad input.
+    curl example. ``onnx_path`` (a verified graph from ``onnx_export``, with its ``.json``
+    sidecar) is copied as ``model.onnx`` and becomes the default backend. Also writes a
+    multi-stage ``Dockerfile`` and Kubernetes manifests under ``k8s/``.
+    Raises FeatureSchemaError / ServingModelError on bad input.
     """
     if problem_type not in PROBLEM_TYPES:
         raise ServingModelError(
@@ -98,6 +106,8 @@ def generate_serving_app(
     _check_model_matches(model, fields, problem_type)
 
     modules = model_modules(model)
+    if onnx_path is not None:
+        modules |= {"onnxruntime"}
     requirements, unresolved = pinned_requirements(modules)
     classes = [str(_native(c)) for c in getattr(model, "classes_", [])]
     example = dict(example_row) if example_row else _placeholder_row(fields)
@@ -118,16 +128,27 @@ def generate_serving_app(
         "example_json": json.dumps(example, default=str).replace("'", "'\\''"),
         "image_name": re.sub(r"[^a-z0-9._-]+", "-", str(model_name).lower()).strip("-.") or "model",
         "unresolved_modules": unresolved,
+        "has_onnx": onnx_path is not None,
+        "k8s_name": re.sub(r"[^a-z0-9-]+", "-", str(model_name).lower())[:63].strip("-")
+        or "model",
     }
+    (out_dir / "k8s").mkdir(exist_ok=True)
     for template, target in (
         ("app.py.j2", "app.py"),
         ("requirements.txt.j2", "requirements.txt"),
         ("Dockerfile.j2", "Dockerfile"),
         ("README.md.j2", "README.md"),
+        ("k8s/deployment.yaml.j2", "k8s/deployment.yaml"),
+        ("k8s/service.yaml.j2", "k8s/service.yaml"),
+        ("k8s/hpa.yaml.j2", "k8s/hpa.yaml"),
+        ("k8s/kustomization.yaml.j2", "k8s/kustomization.yaml"),
     ):
         text = env.get_template(template).render(**context)
         (out_dir / target).write_text(text.rstrip() + "\n", encoding="utf-8")
     shutil.copyfile(model_path, out_dir / "model.joblib")
+    if onnx_path is not None:
+        shutil.copyfile(onnx_path, out_dir / "model.onnx")
+        shutil.copyfile(f"{onnx_path}.json", out_dir / "model.onnx.json")
     if unresolved:
         log.warning(
             "model %s uses modules %s that are not installed distributions; "
@@ -136,6 +157,29 @@ def generate_serving_app(
             unresolved,
         )
     return out_dir
+
+
+def generate_api_docs(app_dir: Path, docs_dir: Path, *, timeout_s: float = 120.0) -> Path:
+    """HTML API documentation of the generated ``app.py`` with pdoc, into ``docs_dir``.
+
+    pdoc imports the module, so it runs in a subprocess with the folder as working
+    directory (the model is loaded from there, sklearn backend). Raises RuntimeError with
+    pdoc's output when it fails.
+    """
+    app_dir, docs_dir = Path(app_dir).resolve(), Path(docs_dir).resolve()
+    env = {**os.environ, "MLMESH_SERVING_BACKEND": "sklearn"}
+    for key in ("MLMESH_KAFKA_BOOTSTRAP", "MLMESH_SERVING_API_KEYS", "MLMESH_SERVING_RATE_LIMIT"):
+        env.pop(key, None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pdoc", "--output-directory", str(docs_dir), "app"],
+        cwd=app_dir, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )
+    if completed.returncode != 0 or not (docs_dir / "app.html").is_file():
+        raise RuntimeError(
+            f"pdoc could not document {app_dir / 'app.py'} (exit {completed.returncode}): "
+            f"{completed.stderr.strip()[-2000:]}"
+        )
+    return docs_dir
 
 
 def build_fields(feature_schema: Sequence[Mapping[str, Any]]) -> list[ServingField]:
