@@ -37,10 +37,16 @@ def assert_completed(final: dict, events: list[str]) -> dict:
     assert {row["family"] for row in result["leaderboard"]} >= {
         "dummy", "linear", "lightgbm", "xgboost", "catboost"}
     assert result["tuning"]["n_trials"] >= 1
-    for key in ("report_uri", "model_card_uri", "serving_app_uri", "model_uri"):
+    for key in ("report_uri", "model_card_uri", "serving_app_uri", "model_uri",
+                "white_paper_uri", "executive_summary_uri", "reproduction_uri", "onnx_uri"):
         assert local(result[key]).exists(), key
-    assert len(result["git"]["commit"]) == 40 and result["git"]["branch"].startswith("exp/")
+    assert local(result["white_paper_uri"]).read_bytes().startswith(b"%PDF")
+    git = result["git"]
+    assert len(git["commit"]) == 40 and git["branch"].startswith("exp/")
+    assert len(git["commits"]) >= 3 and git["commits"][-1] == git["commit"]
+    assert "/model-v1." in git["release_tag"]
     assert result["registered_model"] and result["model_version"]
+    assert result["registry_alias"] in ("challenger", "champion")
     return result
 
 

@@ -50,3 +50,23 @@ def test_results_accumulate(tmp_path: Path) -> None:
     record = ledger.get_experiment("x")
     assert record.result["winner"] == "lightgbm" and record.result["model_uri"] == "file:///m"
     assert record.status == "failed" and record.failure_reason == "boom"
+
+
+def test_delivery_results_are_visible(tmp_path: Path) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    apply_event(ledger, "x", "r", "mlmesh.experiment.requested", {"spec": {}}, 1.0)
+    apply_event(ledger, "x", "d", "mlmesh.docs.generated", {
+        "white_paper_pdf": {"uri": "file:///wp.pdf"}, "reproduction": {"uri": "file:///r.py"}},
+        2.0)
+    apply_event(ledger, "x", "g", "mlmesh.experiment.committed", {
+        "commit": "c2", "commits": ["c1", "c2"], "release_tag": "p/y/model-v1.0.0"}, 3.0)
+    apply_event(ledger, "x", "p", "mlmesh.model.published", {
+        "alias": "champion", "promoted_to_champion": True, "onnx": {"uri": "file:///m.onnx"}},
+        4.0)
+    result = ledger.get_experiment("x").result
+    assert result["white_paper_uri"] == "file:///wp.pdf"
+    assert result["reproduction_uri"] == "file:///r.py"
+    assert result["git"]["commits"] == ["c1", "c2"]
+    assert result["git"]["release_tag"] == "p/y/model-v1.0.0"
+    assert result["registry_alias"] == "champion" and result["promoted_to_champion"] is True
+    assert result["onnx_uri"] == "file:///m.onnx"

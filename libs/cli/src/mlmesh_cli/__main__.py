@@ -177,7 +177,12 @@ def report(final: dict[str, Any], home: Path) -> None:
         ("model card", result.get("model_card_uri")),
         ("MLflow run", f"{result.get('mlflow_run_id')}" + (f" (server {mlflow})" if mlflow
                                                               else "")),
-        ("registry", f"{result.get('registered_model')} v{result.get('model_version')}"),
+        ("white paper", result.get("white_paper_uri")),
+        ("reproduce", result.get("reproduction_uri")),
+        ("registry", f"{result.get('registered_model')} v{result.get('model_version')} "
+                     f"({result.get('registry_alias') or 'no alias'})"),
+        ("ONNX", result.get("onnx_uri") or "not exported"),
+        ("release", git.get("release_tag")),
         ("git commit", f"{git.get('commit', '')[:12]} on {git.get('branch')} "
                        f"({git.get('repository')})"),
         ("serving app", result.get("serving_app_uri")),

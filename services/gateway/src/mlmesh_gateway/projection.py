@@ -107,14 +107,24 @@ def _result(event_type: str, p: dict[str, Any]) -> dict[str, Any]:
     if event_type == "mlmesh.docs.generated":
         return {"report_uri": _ref(p, "report_html"),
                 "report_markdown_uri": _ref(p, "report_markdown"),
-                "model_card_uri": _ref(p, "model_card")}
+                "model_card_uri": _ref(p, "model_card"),
+                "white_paper_uri": _ref(p, "white_paper_pdf"),
+                "executive_summary_uri": _ref(p, "executive_summary"),
+                "reproduction_uri": _ref(p, "reproduction")}
     if event_type == "mlmesh.experiment.committed":
         return {"git": {"repository": p.get("repository", ""), "branch": p.get("branch", ""),
-                        "commit": p.get("commit", ""), "tag": p.get("tag", "")}}
+                        "commit": p.get("commit", ""), "tag": p.get("tag", ""),
+                        "commits": p.get("commits", []), "release_tag": p.get("release_tag", ""),
+                        "remote": p.get("remote", ""),
+                        "pull_request_url": p.get("pull_request_url", "")}}
     if event_type == "mlmesh.model.published":
         return {"registered_model": p.get("registered_model", ""),
                 "model_version": p.get("model_version", ""),
                 "registry_model_uri": p.get("model_uri", ""),
                 "serving_app_uri": _ref(p, "serving_app"),
-                "publish_run_id": p.get("mlflow_run_id", "")}
+                "publish_run_id": p.get("mlflow_run_id", ""),
+                "registry_alias": p.get("alias", ""),
+                "promoted_to_champion": bool(p.get("promoted_to_champion")),
+                "onnx_uri": _ref(p, "onnx"), "native_model_uri": _ref(p, "native_model"),
+                "serving_docs_uri": _ref(p, "serving_docs")}
     return {}
