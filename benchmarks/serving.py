@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
+from mlmesh_common.broker import free_port
 from mlmesh_common.modeling import MeshModel
 from mlmesh_prep.preparation import build_preprocessor
 from mlmesh_publish.artifacts import export_artifacts
@@ -78,12 +78,6 @@ def make_model(folder: Path) -> tuple[Path, pd.DataFrame, list[dict]]:
     schema = [{"name": c, "kind": "numeric", "dtype": "float64"} for c in numeric]
     schema.append({"name": "size_band", "kind": "categorical", "dtype": "object"})
     return path, test, schema
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(process: subprocess.Popen, url: str, timeout: float = 180.0) -> None:

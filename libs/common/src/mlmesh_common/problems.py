@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from mlmesh.events.v1.common_pb2 import ProblemType
 
+#: Metrics a spec may ask for, per kind of problem, and each problem type's default.
+CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+
 _TO_PROTO = {"binary": ProblemType.PROBLEM_TYPE_BINARY,
              "multiclass": ProblemType.PROBLEM_TYPE_MULTICLASS,
              "regression": ProblemType.PROBLEM_TYPE_REGRESSION}

@@ -12,7 +12,6 @@ Errors a retry cannot fix are ``ValueError`` subclasses (see
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -44,6 +43,7 @@ from mlmesh_acquire.sources import (
     supported_schemes,
 )
 from mlmesh_acquire.tables import TableInfo, to_parquet
+from mlmesh_common.artifacts import sha256_file
 
 __all__ = [
     "SOURCE_RECORD",
@@ -70,7 +70,6 @@ __all__ = [
 SUPPORTED_SCHEMES = supported_schemes()
 #: The file, next to ``dataset.parquet``, that describes where the data came from.
 SOURCE_RECORD = "source.json"
-CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -221,15 +220,6 @@ def write_source_record(path: Path, uri: str, fetched: FetchedFile,
     path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n",
                     encoding="utf-8")
     return record
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _normalise_digest(value: str | None) -> str | None:

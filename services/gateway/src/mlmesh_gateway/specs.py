@@ -7,11 +7,10 @@ from urllib.parse import urlparse
 
 from mlmesh.events.v1.common_pb2 import ProblemType
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+from mlmesh_common.problems import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "kaggle", "hf", "openml", "uci")
 OPTIONAL_STAGES = ("tune", "docs", "git", "publish")
-CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|credential|auth)", re.I)

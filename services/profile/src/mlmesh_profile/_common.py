@@ -9,14 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The metric names are the mesh's, shared with the gateway's spec validation (re-exported).
+from mlmesh_common.problems import CLASSIFICATION_METRICS as CLASSIFICATION_METRICS
+from mlmesh_common.problems import DEFAULT_METRICS as DEFAULT_METRICS
+from mlmesh_common.problems import REGRESSION_METRICS as REGRESSION_METRICS
+
 #: Problem types on the wire (and in profile.json's ``problem_type``): what is trained.
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 #: Task kinds in profile.json's ``task.kind``: what the data is, before it is mapped to a
 #: trainable problem type.
 TASK_KINDS = ("binary", "multiclass", "multilabel", "regression", "time_series_forecasting")
-DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
-CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
 COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id", "constant")
 
 #: Rows the sampled parts of the profile (relations, leakage, isolation forest, plots,
