@@ -57,7 +57,11 @@ def _spec() -> experiment_pb2.ExperimentSpec:
         dataset_uri="https://example.org/data/credit.csv", dataset_sha256=SHA, target="default",
         problem_type=common_pb2.PROBLEM_TYPE_BINARY, metric="roc_auc", time_budget_s=900,
         seed=42, stages=["tune", "docs", "git", "publish"], project=PROJECT,
-        parent_experiment_id="exp-5b21d9aa", max_trials=30)
+        parent_experiment_id="exp-5b21d9aa", max_trials=30,
+        families=["linear", "lightgbm", "autogluon"], split_strategy="group",
+        group_column="customer_id", time_column="applied_at", sensitive_columns=["sex"],
+        max_latency_ms=5.0, max_model_size_mb=50.0, objectives=["score", "latency"],
+        sampler="tpe", pruner="hyperband")
     spec.tags["team"] = "risk"
     spec.tags["ticket"] = "ML-142"
     spec.source_options["sheet"] = "loans"
@@ -69,7 +73,8 @@ def _prepared() -> dataset_pb2.DatasetPrepared:
         spec=_spec(), prepared=_ref("prep/", "inode/directory", 0),
         profile=_ref("profile/profile.json", "application/json"), target="default",
         problem_type=common_pb2.PROBLEM_TYPE_BINARY, metric="roc_auc", n_train=6000,
-        n_valid=2000, n_test=2000, n_folds=5, feature_columns=["age", "income", "region"])
+        n_valid=2000, n_test=2000, n_folds=5, feature_columns=["age", "income", "region"],
+        split_strategy="group", n_generated_features=3)
 
 
 def _candidate(family: str, score: float, source: str = "train") -> training_pb2.Candidate:
@@ -78,7 +83,9 @@ def _candidate(family: str, score: float, source: str = "train") -> training_pb2
         metric="roc_auc", cv_mean=score, cv_std=0.004,
         fold_scores=[score - 0.004, score, score + 0.004], fit_seconds=12.5, device="cuda",
         mlflow_run_id=f"run-{family}", source=source, greater_is_better=True,
-        oof_predictions=_ref(f"{source}/{family}/oof.parquet", "application/vnd.apache.parquet"))
+        oof_predictions=_ref(f"{source}/{family}/oof.parquet", "application/vnd.apache.parquet"),
+        latency_ms=0.02, size_bytes=1_250_000, fallback_from="catboost", pareto_optimal=True,
+        ensemble_json='{"kind": "caruana", "members": [{"family": "lightgbm", "weight": 1.0}]}')
 
 
 def _selected() -> training_pb2.ModelSelected:
@@ -90,7 +97,7 @@ def _selected() -> training_pb2.ModelSelected:
                       common_pb2.Metric(name="accuracy", value=0.83)],
         model=_ref("select/model.joblib", "application/octet-stream"),
         selection=_ref("select/selection.json", "application/json"), mlflow_run_id="run-refit",
-        n_test=2000)
+        n_test=2000, test_score_ci_low=0.89, test_score_ci_high=0.92, ensemble_kind="caruana")
 
 
 def _docs() -> delivery_pb2.DocsGenerated:
@@ -164,7 +171,9 @@ def payloads() -> dict[str, Message]:
         topics.TUNING_COMPLETED.name: training_pb2.TuningCompleted(
             dataset=_prepared(), candidates=[_candidate("lightgbm", 0.91, "tune")],
             best=_candidate("lightgbm", 0.91, "tune"), study_name=f"mlmesh-{EXPERIMENT_ID}",
-            n_trials=30, skipped=True, history=_ref("tune/history.csv", "text/csv")),
+            n_trials=30, skipped=True, history=_ref("tune/history.csv", "text/csv"),
+            pareto_front=[_candidate("lightgbm", 0.91, "tune")],
+            plots=_ref("tune/plots/", "inode/directory", 0)),
         topics.MODEL_SELECTED.name: _selected(),
         topics.DOCS_GENERATED.name: _docs(),
         topics.EXPERIMENT_COMMITTED.name: _committed(),

@@ -8,6 +8,15 @@ from mlmesh.events.v1.common_pb2 import ProblemType
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+#: Model families train-gpu can train (mlmesh_common.modeling builds them).
+MODEL_FAMILIES = ("dummy", "linear", "svm_linear", "svm_rbf", "knn", "random_forest",
+                  "extra_trees", "hist_gb", "xgboost", "lightgbm", "catboost", "mlp", "autogluon")
+#: How prep may split rows; "auto" is stratified for classification, random otherwise.
+SPLIT_STRATEGIES = ("auto", "random", "stratified", "group", "time")
+#: Tuning objectives, samplers and pruners a spec may name.
+OBJECTIVES = ("score", "latency")
+SAMPLERS = ("auto", "tpe", "random", "grid")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
 
 _TO_PROTO = {"binary": ProblemType.PROBLEM_TYPE_BINARY,
              "multiclass": ProblemType.PROBLEM_TYPE_MULTICLASS,

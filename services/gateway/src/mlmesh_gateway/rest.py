@@ -51,6 +51,19 @@ class ExperimentSpecIn(BaseModel):
         "delimiter, encoding, ... (never credentials)")
     max_trials: int = Field(0, ge=0)
     parent_experiment_id: str = ""
+    families: list[str] = Field(default_factory=list, description="model families to train; "
+                                "empty for all (" + ", ".join(problems.MODEL_FAMILIES) + ")")
+    split_strategy: str = Field("", description="auto, random, stratified, group or time")
+    group_column: str = Field("", description="column keeping rows together (group split)")
+    time_column: str = Field("", description="column ordering rows in time (time split)")
+    sensitive_columns: list[str] = Field(default_factory=list,
+                                         description="columns to report fairness metrics over")
+    max_latency_ms: float = Field(0, ge=0, description="latency limit per row; 0 for none")
+    max_model_size_mb: float = Field(0, ge=0, description="model size limit; 0 for none")
+    objectives: list[str] = Field(default_factory=list,
+                                  description="tuning objectives: score, latency")
+    sampler: str = Field("", description="Optuna sampler: auto, tpe, random or grid")
+    pruner: str = Field("", description="median, successive_halving, hyperband or none")
     experiment_id: str = Field("", description="client-chosen id; resubmitting returns it")
 
     def to_proto(self) -> ExperimentSpec:

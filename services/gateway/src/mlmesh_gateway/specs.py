@@ -7,7 +7,15 @@ from urllib.parse import urlparse
 
 from mlmesh.events.v1.common_pb2 import ProblemType
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
-from mlmesh_common.problems import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlmesh_common.problems import (
+    CLASSIFICATION_METRICS,
+    MODEL_FAMILIES,
+    OBJECTIVES,
+    PRUNERS,
+    REGRESSION_METRICS,
+    SAMPLERS,
+    SPLIT_STRATEGIES,
+)
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "kaggle", "hf", "openml", "uci")
 OPTIONAL_STAGES = ("tune", "docs", "git", "publish")
@@ -71,6 +79,32 @@ def validate_spec(spec: ExperimentSpec, default_budget_s: int, default_max_trial
                             f"{', '.join(OPTIONAL_STAGES)} (acquire to select always run)")
     if not spec.stages:
         spec.stages.extend(OPTIONAL_STAGES)
+    _check_modeling_options(spec, errors)
     if errors:
         raise InvalidSpec(errors)
     return spec
+
+
+def _check_modeling_options(spec: ExperimentSpec, errors: dict[str, str]) -> None:
+    """Families, split strategy, constraints and tuning options."""
+    unknown = [f for f in spec.families if f not in MODEL_FAMILIES]
+    if unknown:
+        errors["families"] = (f"unknown family(ies) {unknown}; choose from "
+                              f"{', '.join(MODEL_FAMILIES)}")
+    strategy = spec.split_strategy.strip().lower()
+    spec.split_strategy = "" if strategy == "auto" else strategy
+    if strategy and strategy not in SPLIT_STRATEGIES:
+        errors["split_strategy"] = f"{strategy!r} is not one of {', '.join(SPLIT_STRATEGIES)}"
+    elif strategy == "group" and not spec.group_column:
+        errors["group_column"] = "split_strategy=group needs group_column: the column to group by"
+    elif strategy == "time" and not spec.time_column:
+        errors["time_column"] = "split_strategy=time needs time_column: the column to order by"
+    if spec.max_latency_ms < 0 or spec.max_model_size_mb < 0:
+        errors["constraints"] = "max_latency_ms and max_model_size_mb must be 0 (none) or positive"
+    bad = [o for o in spec.objectives if o not in OBJECTIVES]
+    if bad:
+        errors["objectives"] = f"{bad} not among {', '.join(OBJECTIVES)}"
+    if spec.sampler and spec.sampler not in SAMPLERS:
+        errors["sampler"] = f"{spec.sampler!r} is not one of {', '.join(SAMPLERS)}"
+    if spec.pruner and spec.pruner not in PRUNERS:
+        errors["pruner"] = f"{spec.pruner!r} is not one of {', '.join(PRUNERS)}"

@@ -71,7 +71,7 @@ class DatasetProfiled(_message.Message):
     def __init__(self, spec: _Optional[_Union[_experiment_pb2.ExperimentSpec, _Mapping]] = ..., table: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., profile: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., target_reasons: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[_Union[ColumnSummary, _Mapping]]] = ..., n_rows: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DatasetPrepared(_message.Message):
-    __slots__ = ("spec", "prepared", "profile", "target", "problem_type", "metric", "n_train", "n_valid", "n_test", "n_folds", "feature_columns")
+    __slots__ = ("spec", "prepared", "profile", "target", "problem_type", "metric", "n_train", "n_valid", "n_test", "n_folds", "feature_columns", "split_strategy", "n_generated_features")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     PREPARED_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,8 @@ class DatasetPrepared(_message.Message):
     N_TEST_FIELD_NUMBER: _ClassVar[int]
     N_FOLDS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    N_GENERATED_FEATURES_FIELD_NUMBER: _ClassVar[int]
     spec: _experiment_pb2.ExperimentSpec
     prepared: _common_pb2.ArtifactRef
     profile: _common_pb2.ArtifactRef
@@ -94,4 +96,6 @@ class DatasetPrepared(_message.Message):
     n_test: int
     n_folds: int
     feature_columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, spec: _Optional[_Union[_experiment_pb2.ExperimentSpec, _Mapping]] = ..., prepared: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., profile: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., n_train: _Optional[int] = ..., n_valid: _Optional[int] = ..., n_test: _Optional[int] = ..., n_folds: _Optional[int] = ..., feature_columns: _Optional[_Iterable[str]] = ...) -> None: ...
+    split_strategy: str
+    n_generated_features: int
+    def __init__(self, spec: _Optional[_Union[_experiment_pb2.ExperimentSpec, _Mapping]] = ..., prepared: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., profile: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., n_train: _Optional[int] = ..., n_valid: _Optional[int] = ..., n_test: _Optional[int] = ..., n_folds: _Optional[int] = ..., feature_columns: _Optional[_Iterable[str]] = ..., split_strategy: _Optional[str] = ..., n_generated_features: _Optional[int] = ...) -> None: ...

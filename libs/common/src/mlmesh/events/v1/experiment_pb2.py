@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mlmesh.events.v1 import common_pb2 as mlmesh_dot_events_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mlmesh/events/v1/experiment.proto\x12\x10mlmesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmlmesh/events/v1/common.proto\"\xf4\x03\n\x0e\x45xperimentSpec\x12\x13\n\x0b\x64\x61taset_uri\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x33\n\x0cproblem_type\x18\x04 \x01(\x0e\x32\x1d.mlmesh.events.v1.ProblemType\x12\x0e\n\x06metric\x18\x05 \x01(\t\x12\x15\n\rtime_budget_s\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\r\x12\x0e\n\x06stages\x18\x08 \x03(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12\x38\n\x04tags\x18\n \x03(\x0b\x32*.mlmesh.events.v1.ExperimentSpec.TagsEntry\x12\x1c\n\x14parent_experiment_id\x18\x0b \x01(\t\x12\x12\n\nmax_trials\x18\x0c \x01(\r\x12K\n\x0esource_options\x18\r \x03(\x0b\x32\x33.mlmesh.events.v1.ExperimentSpec.SourceOptionsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12SourceOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x01\n\x13\x45xperimentRequested\x12.\n\x04spec\x18\x01 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12\x30\n\x0crequested_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"\xd1\x02\n\x13\x45xperimentCompleted\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x15\n\rwinner_family\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\x12\n\ntest_score\x18\x04 \x01(\x01\x12\x1b\n\x13\x62\x61seline_test_score\x18\x05 \x01(\x01\x12\x18\n\x10registered_model\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x12\n\ngit_commit\x18\x08 \x01(\t\x12-\n\x06report\x18\t \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x32\n\x0bserving_app\x18\n \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x12\n\nduration_s\x18\x0b \x01(\x01\x12\x15\n\rmlflow_run_id\x18\x0c \x01(\t\"s\n\x10\x45xperimentFailed\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nerror_type\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\"8\n\x10\x45xperimentCancel\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"\xad\x02\n\rStageProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x34\n\x05state\x18\x02 \x01(\x0e\x32%.mlmesh.events.v1.StageProgress.State\x12\x0f\n\x07percent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nbytes_done\x18\x05 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x03\x12\r\n\x05\x65ta_s\x18\x07 \x01(\x01\"}\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_STARTED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x12\n\x0eSTATE_FINISHED\x10\x03\x12\x11\n\rSTATE_SKIPPED\x10\x04\x12\x10\n\x0cSTATE_FAILED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mlmesh/events/v1/experiment.proto\x12\x10mlmesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmlmesh/events/v1/common.proto\"\xcc\x05\n\x0e\x45xperimentSpec\x12\x13\n\x0b\x64\x61taset_uri\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x33\n\x0cproblem_type\x18\x04 \x01(\x0e\x32\x1d.mlmesh.events.v1.ProblemType\x12\x0e\n\x06metric\x18\x05 \x01(\t\x12\x15\n\rtime_budget_s\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\r\x12\x0e\n\x06stages\x18\x08 \x03(\t\x12\x0f\n\x07project\x18\t \x01(\t\x12\x38\n\x04tags\x18\n \x03(\x0b\x32*.mlmesh.events.v1.ExperimentSpec.TagsEntry\x12\x1c\n\x14parent_experiment_id\x18\x0b \x01(\t\x12\x12\n\nmax_trials\x18\x0c \x01(\r\x12K\n\x0esource_options\x18\r \x03(\x0b\x32\x33.mlmesh.events.v1.ExperimentSpec.SourceOptionsEntry\x12\x10\n\x08\x66\x61milies\x18\x0e \x03(\t\x12\x16\n\x0esplit_strategy\x18\x0f \x01(\t\x12\x14\n\x0cgroup_column\x18\x10 \x01(\t\x12\x13\n\x0btime_column\x18\x11 \x01(\t\x12\x19\n\x11sensitive_columns\x18\x12 \x03(\t\x12\x16\n\x0emax_latency_ms\x18\x13 \x01(\x01\x12\x19\n\x11max_model_size_mb\x18\x14 \x01(\x01\x12\x12\n\nobjectives\x18\x15 \x03(\t\x12\x0f\n\x07sampler\x18\x16 \x01(\t\x12\x0e\n\x06pruner\x18\x17 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12SourceOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8d\x01\n\x13\x45xperimentRequested\x12.\n\x04spec\x18\x01 \x01(\x0b\x32 .mlmesh.events.v1.ExperimentSpec\x12\x30\n\x0crequested_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"\xd1\x02\n\x13\x45xperimentCompleted\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x15\n\rwinner_family\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\x12\n\ntest_score\x18\x04 \x01(\x01\x12\x1b\n\x13\x62\x61seline_test_score\x18\x05 \x01(\x01\x12\x18\n\x10registered_model\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x12\n\ngit_commit\x18\x08 \x01(\t\x12-\n\x06report\x18\t \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x32\n\x0bserving_app\x18\n \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x12\n\nduration_s\x18\x0b \x01(\x01\x12\x15\n\rmlflow_run_id\x18\x0c \x01(\t\"s\n\x10\x45xperimentFailed\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nerror_type\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\"8\n\x10\x45xperimentCancel\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"\xad\x02\n\rStageProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x34\n\x05state\x18\x02 \x01(\x0e\x32%.mlmesh.events.v1.StageProgress.State\x12\x0f\n\x07percent\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\nbytes_done\x18\x05 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x03\x12\r\n\x05\x65ta_s\x18\x07 \x01(\x01\"}\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_STARTED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x12\n\x0eSTATE_FINISHED\x10\x03\x12\x11\n\rSTATE_SKIPPED\x10\x04\x12\x10\n\x0cSTATE_FAILED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,21 +38,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._loaded_options = None
   _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_EXPERIMENTSPEC']._serialized_start=120
-  _globals['_EXPERIMENTSPEC']._serialized_end=620
-  _globals['_EXPERIMENTSPEC_TAGSENTRY']._serialized_start=523
-  _globals['_EXPERIMENTSPEC_TAGSENTRY']._serialized_end=566
-  _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._serialized_start=568
-  _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._serialized_end=620
-  _globals['_EXPERIMENTREQUESTED']._serialized_start=623
-  _globals['_EXPERIMENTREQUESTED']._serialized_end=764
-  _globals['_EXPERIMENTCOMPLETED']._serialized_start=767
-  _globals['_EXPERIMENTCOMPLETED']._serialized_end=1104
-  _globals['_EXPERIMENTFAILED']._serialized_start=1106
-  _globals['_EXPERIMENTFAILED']._serialized_end=1221
-  _globals['_EXPERIMENTCANCEL']._serialized_start=1223
-  _globals['_EXPERIMENTCANCEL']._serialized_end=1279
-  _globals['_STAGEPROGRESS']._serialized_start=1282
-  _globals['_STAGEPROGRESS']._serialized_end=1583
-  _globals['_STAGEPROGRESS_STATE']._serialized_start=1458
-  _globals['_STAGEPROGRESS_STATE']._serialized_end=1583
+  _globals['_EXPERIMENTSPEC']._serialized_end=836
+  _globals['_EXPERIMENTSPEC_TAGSENTRY']._serialized_start=739
+  _globals['_EXPERIMENTSPEC_TAGSENTRY']._serialized_end=782
+  _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._serialized_start=784
+  _globals['_EXPERIMENTSPEC_SOURCEOPTIONSENTRY']._serialized_end=836
+  _globals['_EXPERIMENTREQUESTED']._serialized_start=839
+  _globals['_EXPERIMENTREQUESTED']._serialized_end=980
+  _globals['_EXPERIMENTCOMPLETED']._serialized_start=983
+  _globals['_EXPERIMENTCOMPLETED']._serialized_end=1320
+  _globals['_EXPERIMENTFAILED']._serialized_start=1322
+  _globals['_EXPERIMENTFAILED']._serialized_end=1437
+  _globals['_EXPERIMENTCANCEL']._serialized_start=1439
+  _globals['_EXPERIMENTCANCEL']._serialized_end=1495
+  _globals['_STAGEPROGRESS']._serialized_start=1498
+  _globals['_STAGEPROGRESS']._serialized_end=1799
+  _globals['_STAGEPROGRESS_STATE']._serialized_start=1674
+  _globals['_STAGEPROGRESS_STATE']._serialized_end=1799
 # @@protoc_insertion_point(module_scope)

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExperimentSpec(_message.Message):
-    __slots__ = ("dataset_uri", "dataset_sha256", "target", "problem_type", "metric", "time_budget_s", "seed", "stages", "project", "tags", "parent_experiment_id", "max_trials", "source_options")
+    __slots__ = ("dataset_uri", "dataset_sha256", "target", "problem_type", "metric", "time_budget_s", "seed", "stages", "project", "tags", "parent_experiment_id", "max_trials", "source_options", "families", "split_strategy", "group_column", "time_column", "sensitive_columns", "max_latency_ms", "max_model_size_mb", "objectives", "sampler", "pruner")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,16 @@ class ExperimentSpec(_message.Message):
     PARENT_EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    TIME_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODEL_SIZE_MB_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    PRUNER_FIELD_NUMBER: _ClassVar[int]
     dataset_uri: str
     dataset_sha256: str
     target: str
@@ -53,7 +63,17 @@ class ExperimentSpec(_message.Message):
     parent_experiment_id: str
     max_trials: int
     source_options: _containers.ScalarMap[str, str]
-    def __init__(self, dataset_uri: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., time_budget_s: _Optional[int] = ..., seed: _Optional[int] = ..., stages: _Optional[_Iterable[str]] = ..., project: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., parent_experiment_id: _Optional[str] = ..., max_trials: _Optional[int] = ..., source_options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    families: _containers.RepeatedScalarFieldContainer[str]
+    split_strategy: str
+    group_column: str
+    time_column: str
+    sensitive_columns: _containers.RepeatedScalarFieldContainer[str]
+    max_latency_ms: float
+    max_model_size_mb: float
+    objectives: _containers.RepeatedScalarFieldContainer[str]
+    sampler: str
+    pruner: str
+    def __init__(self, dataset_uri: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., target: _Optional[str] = ..., problem_type: _Optional[_Union[_common_pb2.ProblemType, str]] = ..., metric: _Optional[str] = ..., time_budget_s: _Optional[int] = ..., seed: _Optional[int] = ..., stages: _Optional[_Iterable[str]] = ..., project: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., parent_experiment_id: _Optional[str] = ..., max_trials: _Optional[int] = ..., source_options: _Optional[_Mapping[str, str]] = ..., families: _Optional[_Iterable[str]] = ..., split_strategy: _Optional[str] = ..., group_column: _Optional[str] = ..., time_column: _Optional[str] = ..., sensitive_columns: _Optional[_Iterable[str]] = ..., max_latency_ms: _Optional[float] = ..., max_model_size_mb: _Optional[float] = ..., objectives: _Optional[_Iterable[str]] = ..., sampler: _Optional[str] = ..., pruner: _Optional[str] = ...) -> None: ...
 
 class ExperimentRequested(_message.Message):
     __slots__ = ("spec", "requested_at", "requested_by")

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Candidate(_message.Message):
-    __slots__ = ("family", "params_json", "metric", "cv_mean", "cv_std", "fold_scores", "fit_seconds", "device", "mlflow_run_id", "source", "greater_is_better", "oof_predictions")
+    __slots__ = ("family", "params_json", "metric", "cv_mean", "cv_std", "fold_scores", "fit_seconds", "device", "mlflow_run_id", "source", "greater_is_better", "oof_predictions", "latency_ms", "size_bytes", "fallback_from", "pareto_optimal", "ensemble_json")
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,11 @@ class Candidate(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     GREATER_IS_BETTER_FIELD_NUMBER: _ClassVar[int]
     OOF_PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FROM_FIELD_NUMBER: _ClassVar[int]
+    PARETO_OPTIMAL_FIELD_NUMBER: _ClassVar[int]
+    ENSEMBLE_JSON_FIELD_NUMBER: _ClassVar[int]
     family: str
     params_json: str
     metric: str
@@ -34,7 +39,12 @@ class Candidate(_message.Message):
     source: str
     greater_is_better: bool
     oof_predictions: _common_pb2.ArtifactRef
-    def __init__(self, family: _Optional[str] = ..., params_json: _Optional[str] = ..., metric: _Optional[str] = ..., cv_mean: _Optional[float] = ..., cv_std: _Optional[float] = ..., fold_scores: _Optional[_Iterable[float]] = ..., fit_seconds: _Optional[float] = ..., device: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., source: _Optional[str] = ..., greater_is_better: _Optional[bool] = ..., oof_predictions: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ...) -> None: ...
+    latency_ms: float
+    size_bytes: int
+    fallback_from: str
+    pareto_optimal: bool
+    ensemble_json: str
+    def __init__(self, family: _Optional[str] = ..., params_json: _Optional[str] = ..., metric: _Optional[str] = ..., cv_mean: _Optional[float] = ..., cv_std: _Optional[float] = ..., fold_scores: _Optional[_Iterable[float]] = ..., fit_seconds: _Optional[float] = ..., device: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., source: _Optional[str] = ..., greater_is_better: _Optional[bool] = ..., oof_predictions: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., latency_ms: _Optional[float] = ..., size_bytes: _Optional[int] = ..., fallback_from: _Optional[str] = ..., pareto_optimal: _Optional[bool] = ..., ensemble_json: _Optional[str] = ...) -> None: ...
 
 class TrainJob(_message.Message):
     __slots__ = ("job_id", "family", "params_json", "dataset", "time_budget_s", "job_index", "job_count")
@@ -107,7 +117,7 @@ class TuneTrialCompleted(_message.Message):
     def __init__(self, trial_id: _Optional[str] = ..., trial_number: _Optional[int] = ..., candidate: _Optional[_Union[Candidate, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class TuningCompleted(_message.Message):
-    __slots__ = ("dataset", "candidates", "best", "study_name", "n_trials", "skipped", "history")
+    __slots__ = ("dataset", "candidates", "best", "study_name", "n_trials", "skipped", "history", "pareto_front", "plots")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     BEST_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +125,8 @@ class TuningCompleted(_message.Message):
     N_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    PARETO_FRONT_FIELD_NUMBER: _ClassVar[int]
+    PLOTS_FIELD_NUMBER: _ClassVar[int]
     dataset: _dataset_pb2.DatasetPrepared
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     best: Candidate
@@ -122,10 +134,12 @@ class TuningCompleted(_message.Message):
     n_trials: int
     skipped: bool
     history: _common_pb2.ArtifactRef
-    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.DatasetPrepared, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., best: _Optional[_Union[Candidate, _Mapping]] = ..., study_name: _Optional[str] = ..., n_trials: _Optional[int] = ..., skipped: _Optional[bool] = ..., history: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ...) -> None: ...
+    pareto_front: _containers.RepeatedCompositeFieldContainer[Candidate]
+    plots: _common_pb2.ArtifactRef
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.DatasetPrepared, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., best: _Optional[_Union[Candidate, _Mapping]] = ..., study_name: _Optional[str] = ..., n_trials: _Optional[int] = ..., skipped: _Optional[bool] = ..., history: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., plots: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ...) -> None: ...
 
 class ModelSelected(_message.Message):
-    __slots__ = ("dataset", "winner", "leaderboard", "metric", "test_score", "baseline_test_score", "test_metrics", "model", "selection", "mlflow_run_id", "n_test")
+    __slots__ = ("dataset", "winner", "leaderboard", "metric", "test_score", "baseline_test_score", "test_metrics", "model", "selection", "mlflow_run_id", "n_test", "test_score_ci_low", "test_score_ci_high", "ensemble_kind")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     WINNER_FIELD_NUMBER: _ClassVar[int]
     LEADERBOARD_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +151,9 @@ class ModelSelected(_message.Message):
     SELECTION_FIELD_NUMBER: _ClassVar[int]
     MLFLOW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     N_TEST_FIELD_NUMBER: _ClassVar[int]
+    TEST_SCORE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    TEST_SCORE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    ENSEMBLE_KIND_FIELD_NUMBER: _ClassVar[int]
     dataset: _dataset_pb2.DatasetPrepared
     winner: Candidate
     leaderboard: _containers.RepeatedCompositeFieldContainer[Candidate]
@@ -148,4 +165,7 @@ class ModelSelected(_message.Message):
     selection: _common_pb2.ArtifactRef
     mlflow_run_id: str
     n_test: int
-    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.DatasetPrepared, _Mapping]] = ..., winner: _Optional[_Union[Candidate, _Mapping]] = ..., leaderboard: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., metric: _Optional[str] = ..., test_score: _Optional[float] = ..., baseline_test_score: _Optional[float] = ..., test_metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., model: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., selection: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., mlflow_run_id: _Optional[str] = ..., n_test: _Optional[int] = ...) -> None: ...
+    test_score_ci_low: float
+    test_score_ci_high: float
+    ensemble_kind: str
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.DatasetPrepared, _Mapping]] = ..., winner: _Optional[_Union[Candidate, _Mapping]] = ..., leaderboard: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., metric: _Optional[str] = ..., test_score: _Optional[float] = ..., baseline_test_score: _Optional[float] = ..., test_metrics: _Optional[_Iterable[_Union[_common_pb2.Metric, _Mapping]]] = ..., model: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., selection: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., mlflow_run_id: _Optional[str] = ..., n_test: _Optional[int] = ..., test_score_ci_low: _Optional[float] = ..., test_score_ci_high: _Optional[float] = ..., ensemble_kind: _Optional[str] = ...) -> None: ...
