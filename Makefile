@@ -74,5 +74,9 @@ bench-serving: install
 bench-profile: install
 	$(PY) -m benchmarks.profile
 
+## bench-quality: mlmesh (through the mesh) vs AutoGluon and FLAML on 9 offline datasets
+bench-quality: install
+	$(PY) -m benchmarks.quality $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mlmesh node_modules .pytest_cache .ruff_cache
