@@ -1,143 +1,80 @@
 """Registry vs deploy: Kubernetes manifests, compose stack, Dockerfiles and READMEs.
 
-Everything here is checked against mlmesh_common.topics (and the committed files), not
-against the generator's own constants, so a hand edit or a stale generation fails. The
-overlays are rendered by a small kustomize subset below (resources, namespace, labels,
-images, JSON6902 patches), so no kubectl/kustomize binary is needed.
+Everything here is checked against mlmesh_common.topics, mlmesh_common.settings and the
+services' code (and the committed files), not against the generator's own constants, so a
+hand edit or a stale generation fails. The overlays are rendered by scripts/kustomize_lite.py
+(test_deploy_policies.py compares it with `kubectl kustomize` where kubectl exists).
+Network policies and pod security: test_deploy_policies.py; dashboards: test_deploy_metrics.py.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from deploy_support import (
+    COMPOSE,
+    ENVS,
+    K8S,
+    ROOT,
+    compose,
+    compose_env,
+    config,
+    containers,
+    env_of,
+    groups_of_deployment,
+    kind,
+    load_yaml,
+    partitions,
+    read_env_file,
+    render,
+    service_source,
+)
 
 from mlmesh_common import topics
 from mlmesh_common.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-K8S = ROOT / "deploy" / "k8s"
-COMPOSE = ROOT / "deploy" / "compose"
-ENVS = ("base", "overlays/dev", "overlays/prod")
 GPU_GROUP = "train-gpu-worker"
 MODELING_SERVICES = {"train-gpu", "tune", "select"}
-#: What the services read from the environment; each must be set in compose and k8s.
-REQUIRED_ENV = (
-    "MLMESH_KAFKA_BOOTSTRAP", "MLMESH_LEDGER_URL", "MLMESH_ARTIFACT_ROOT",
-    "MLMESH_S3_ENDPOINT_URL", "MLMESH_MLFLOW_TRACKING_URI", "MLMESH_OPTUNA_STORAGE",
-    "MLMESH_GIT_REPO", "MLMESH_HOME", "MLMESH_HTTP_HOST", "MLMESH_HTTP_PORT",
-    "MLMESH_GATEWAY_HOST", "MLMESH_GATEWAY_PORT", "MLMESH_GRPC_PORT",
-    "OTEL_EXPORTER_OTLP_ENDPOINT")
+#: Settings every deployment must set although the code has a default: the default is a
+#: local file, folder or database under MLMESH_HOME, which only one machine can share.
+#: required_settings() adds every field whose default is a loopback address.
+MULTI_HOST_SETTINGS = ("kafka_bootstrap", "ledger_url", "artifact_root", "s3_endpoint_url",
+                       "mlflow_tracking_uri", "optuna_storage", "git_repo", "home",
+                       "http_host", "http_port")
+#: Set for the gateway only (its own variables, not Settings fields).
 GATEWAY_ENV = ("MLMESH_GATEWAY_HOST", "MLMESH_GATEWAY_PORT", "MLMESH_GRPC_PORT")
 #: Secrets: never in the ConfigMap, always a secretKeyRef in every Deployment.
 SECRET_ENV = ("PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-CLUSTER_SCOPED = {"Namespace"}
+#: A service's own secret-looking variables, found in its code.
+SECRET_NAME = re.compile(r"\b(MLMESH_[A-Z_]*(?:TOKEN|API_KEY|PEPPER|PASSWORD|SECRET))\b")
+#: ... except variables the code sets itself for a child process.
+INTERNAL_SECRET_ENV = {"MLMESH_GIT_ASKPASS_PASSWORD": "mlmesh_git sets it for its GIT_ASKPASS"}
 
 
-# -- a small kustomize ------------------------------------------------------------------------
-def _load_yaml(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+def required_settings() -> list[str]:
+    """MLMESH_* names of the Settings fields whose default cannot work beyond one host."""
+    out = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=False)
+        loopback = isinstance(default, str) and ("127.0.0.1" in default or "localhost" in default)
+        if name in MULTI_HOST_SETTINGS or loopback:
+            out.append(f"MLMESH_{name.upper()}")
+    return out
 
 
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
-
-
-def _apply_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
-    *parents, last = _pointer(op["path"])
-    node: Any = doc
-    for part in parents:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    if isinstance(node, list):
-        index = len(node) if last == "-" else int(last)
-        if op["op"] == "add":
-            node.insert(index, op["value"])
-        elif op["op"] == "replace":
-            node[index] = op["value"]
-        else:
-            del node[index]
-        return
-    if op["op"] in ("replace", "remove") and last not in node:
-        raise AssertionError(f"patch {op} targets a missing path in {doc['metadata']['name']}")
-    if op["op"] == "remove":
-        del node[last]
-    elif op["op"] in ("add", "replace"):
-        node[last] = op["value"]
-    else:
-        raise AssertionError(f"unsupported patch op {op['op']}")
-
-
-@cache
-def render(folder: str) -> tuple[dict[str, Any], ...]:
-    """The documents `kubectl kustomize deploy/k8s/<folder>` would produce (subset)."""
-    kdir = K8S / folder
-    k = _load_yaml(kdir / "kustomization.yaml")[0]
-    unknown = set(k) - {"apiVersion", "kind", "resources", "patches", "namespace", "labels",
-                        "images"}
-    assert not unknown, f"{folder}/kustomization.yaml uses {unknown}; teach test_deploy.py"
-    docs: list[dict[str, Any]] = []
-    for res in k.get("resources", []):
-        path = (kdir / res).resolve()
-        assert path.exists(), f"{folder}/kustomization.yaml: resource {res} does not exist"
-        if path.is_dir():
-            docs += copy.deepcopy(list(render(path.relative_to(K8S).as_posix())))
-        else:
-            docs += _load_yaml(path)
-    for patch in k.get("patches", []):
-        target, ops = patch["target"], yaml.safe_load(patch["patch"])
-        matched = [d for d in docs if d["kind"] == target["kind"]
-                   and target.get("name", d["metadata"]["name"]) == d["metadata"]["name"]]
-        assert matched, f"{folder}: patch target {target} matches nothing"
-        for doc in matched:
-            for op in ops:
-                _apply_op(doc, op)
-    for doc in docs:
-        if "namespace" in k and doc["kind"] not in CLUSTER_SCOPED:
-            doc["metadata"]["namespace"] = k["namespace"]
-        for label in k.get("labels", []):
-            doc["metadata"].setdefault("labels", {}).update(label["pairs"])
-    for image in k.get("images", []):
-        for doc in docs:
-            for c in _containers(doc):
-                if c["image"].split(":")[0] == image["name"]:
-                    c["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
-    return tuple(docs)
-
-
-def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if doc["kind"] != "Deployment":
-        return []
-    return doc["spec"]["template"]["spec"]["containers"]
-
-
-def _kind(docs, kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
-
-
-def _config(docs) -> dict[str, str]:
-    (cm,) = [d for d in _kind(docs, "ConfigMap")]
-    return cm["data"]
-
-
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
-def _groups_of_deployment(dep: dict[str, Any]) -> set[str]:
-    value = _env(_containers(dep)[0]).get("MLMESH_GROUPS", {}).get("value", "")
-    return {g.strip() for g in value.split(",") if g.strip()}
-
-
-def _partitions(group: topics.ConsumerGroup) -> int:
-    return min(topics.topic_by_name(t).partitions for t in group.topics)
+def service_secrets(service: str) -> set[str]:
+    """Secret-looking MLMESH_* variables the service's code (or its libs helper) reads."""
+    text = service_source(service)
+    if service == "gateway":  # API keys: the helpers live in mlmesh_common.apikeys
+        text += (ROOT / "libs/common/src/mlmesh_common/apikeys.py").read_text(encoding="utf-8")
+    return set(SECRET_NAME.findall(text)) - set(INTERNAL_SECRET_ENV)
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -148,7 +85,7 @@ def test_generated_deploy_files_are_current() -> None:
 
 
 def test_base_kustomization_lists_every_manifest() -> None:
-    listed = set(_load_yaml(K8S / "base" / "kustomization.yaml")[0]["resources"])
+    listed = set(load_yaml(K8S / "base" / "kustomization.yaml")[0]["resources"])
     present = {p.relative_to(K8S / "base").as_posix() for p in (K8S / "base").rglob("*.yaml")
                if p.name != "kustomization.yaml"}
     assert present == listed, f"unlisted: {present - listed}, missing: {listed - present}"
@@ -158,9 +95,9 @@ def test_base_kustomization_lists_every_manifest() -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_one_scaled_object_per_consumer_group(env: str) -> None:
     docs = render(env)
-    deployments = {d["metadata"]["name"]: d for d in _kind(docs, "Deployment")}
-    bootstrap = _config(docs)["MLMESH_KAFKA_BOOTSTRAP"]
-    scaled = _kind(docs, "ScaledObject")
+    deployments = {d["metadata"]["name"]: d for d in kind(docs, "Deployment")}
+    bootstrap = config(docs)["MLMESH_KAFKA_BOOTSTRAP"]
+    scaled = kind(docs, "ScaledObject")
     problems = []
     for group in topics.CONSUMER_GROUPS:
         mine = [s for s in scaled if {t["metadata"]["consumerGroup"] for t in s["spec"]["triggers"]}
@@ -182,16 +119,16 @@ def test_one_scaled_object_per_consumer_group(env: str) -> None:
                                 f"{group.lag_threshold}")
             if t["metadata"]["bootstrapServers"] != bootstrap:
                 problems.append(f"{group.name}: bootstrapServers differs from the ConfigMap")
-        if not 1 <= spec["maxReplicaCount"] <= _partitions(group):
+        if not 1 <= spec["maxReplicaCount"] <= partitions(group):
             problems.append(f"{group.name}: maxReplicaCount {spec['maxReplicaCount']} not in "
-                            f"1..{_partitions(group)} (min partitions of its topics)")
+                            f"1..{partitions(group)} (min partitions of its topics)")
         if not 0 <= spec.get("minReplicaCount", 0) <= spec["maxReplicaCount"]:
             problems.append(f"{group.name}: minReplicaCount > maxReplicaCount")
         target = deployments.get(spec["scaleTargetRef"]["name"])
         if target is None:
             problems.append(f"{group.name}: scaleTargetRef {spec['scaleTargetRef']} is not a "
                             "Deployment")
-        elif group.name not in _groups_of_deployment(target):
+        elif group.name not in groups_of_deployment(target):
             problems.append(f"{group.name}: target Deployment {target['metadata']['name']} does "
                             f"not run the group (MLMESH_GROUPS)")
     targets = [s["spec"]["scaleTargetRef"]["name"] for s in scaled]
@@ -204,7 +141,7 @@ def test_one_scaled_object_per_consumer_group(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_kafka_topic_per_registry_topic_and_dlq(env: str) -> None:
-    kafka_topics = _kind(render(env), "KafkaTopic")
+    kafka_topics = kind(render(env), "KafkaTopic")
     by_name = {t["spec"]["topicName"]: t for t in kafka_topics}
     assert len(by_name) == len(kafka_topics), "duplicate KafkaTopic topicName"
     assert set(by_name) == set(topics.all_topic_names()), (
@@ -217,15 +154,20 @@ def test_kafka_topic_per_registry_topic_and_dlq(env: str) -> None:
             assert kt["metadata"]["labels"].get("strimzi.io/cluster"), name
             assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", kt["metadata"]["name"]), name
             assert int(kt["spec"]["config"]["min.insync.replicas"]) <= kt["spec"]["replicas"]
+            assert int(kt["spec"]["config"]["retention.ms"]) >= 86_400_000, (
+                f"{name}: keep at least a day (a stuck stage is re-driven from the topic)")
+        assert int(by_name[topic.dlq]["spec"]["config"]["retention.ms"]) >= int(
+            by_name[topic.name]["spec"]["config"]["retention.ms"]), (
+            f"{topic.dlq}: dead letters must outlive the topic's messages (replay)")
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_service_has_deployments_with_probes(env: str) -> None:
     docs = render(env)
-    http_port = int(_config(docs)["MLMESH_HTTP_PORT"])
-    deployments = _kind(docs, "Deployment")
-    services = {d["metadata"]["name"]: d for d in _kind(docs, "Service")}
-    pdbs = [d for d in _kind(docs, "PodDisruptionBudget")]
+    http_port = int(config(docs)["MLMESH_HTTP_PORT"])
+    deployments = kind(docs, "Deployment")
+    services = {d["metadata"]["name"]: d for d in kind(docs, "Service")}
+    pdbs = [d for d in kind(docs, "PodDisruptionBudget")]
     problems = []
     for service in topics.ALL_SERVICES:
         mine = [d for d in deployments
@@ -233,7 +175,7 @@ def test_every_service_has_deployments_with_probes(env: str) -> None:
         if not mine:
             problems.append(f"{service}: no Deployment (label app.kubernetes.io/component)")
             continue
-        run = [g for d in mine for g in _groups_of_deployment(d)]
+        run = [g for d in mine for g in groups_of_deployment(d)]
         wanted = sorted(g.name for g in topics.groups_of(service))
         if sorted(run) != wanted:
             problems.append(f"{service}: Deployments run groups {sorted(run)}, registry {wanted}")
@@ -267,78 +209,120 @@ def test_every_service_has_deployments_with_probes(env: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("env", ("base", "overlays/prod"))
-def test_gpu_only_on_train_gpu_worker(env: str) -> None:
-    for dep in _kind(render(env), "Deployment"):
-        pod = dep["spec"]["template"]["spec"]
-        limits = pod["containers"][0]["resources"]["limits"]
-        requests = pod["containers"][0]["resources"]["requests"]
-        if GPU_GROUP in _groups_of_deployment(dep):
-            assert limits.get("nvidia.com/gpu") == 1 and requests.get("nvidia.com/gpu") == 1
-            assert any(t.get("key") == "nvidia.com/gpu" for t in pod.get("tolerations", []))
-            assert pod.get("nodeSelector"), "GPU worker needs a nodeSelector"
-        else:
-            name = dep["metadata"]["name"]
-            assert "nvidia.com/gpu" not in limits, f"{name} must not take a GPU"
-            assert not pod.get("tolerations") and not pod.get("nodeSelector"), name
+def _gpu(dep: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    pod = dep["spec"]["template"]["spec"]
+    res = pod["containers"][0]["resources"]
+    return (res["limits"].get("nvidia.com/gpu"), res["requests"].get("nvidia.com/gpu"),
+            pod.get("nodeSelector"), pod.get("tolerations"))
 
 
-def test_dev_overlay_needs_no_gpu() -> None:
-    for dep in _kind(render("overlays/dev"), "Deployment"):
-        assert "nvidia.com/gpu" not in dep["spec"]["template"]["spec"]["containers"][0][
-            "resources"]["limits"], dep["metadata"]["name"]
+@pytest.mark.parametrize("env", ENVS)
+def test_gpu_scheduling(env: str) -> None:
+    """base: train-gpu-worker asks for one GPU; prod: plus the GPU pool's nodeSelector and
+    taint toleration; dev: no GPU at all (CPU fallback). Nobody else touches GPUs."""
+    problems = []
+    for dep in kind(render(env), "Deployment"):
+        name = dep["metadata"]["name"]
+        limit, request, selector, tolerations = _gpu(dep)
+        if GPU_GROUP in groups_of_deployment(dep) and env != "overlays/dev":
+            if limit != 1 or request != 1:
+                problems.append(f"{name}: nvidia.com/gpu limit/request {limit}/{request} != 1")
+            if env == "overlays/prod":
+                if not any(t.get("key") == "nvidia.com/gpu" and t.get("effect") == "NoSchedule"
+                           for t in tolerations or []):
+                    problems.append(f"{name}: no toleration for nvidia.com/gpu taints")
+                if not selector or not any("gpu" in k for k in selector):
+                    problems.append(f"{name}: no nodeSelector for GPU nodes ({selector})")
+            elif selector or tolerations:
+                problems.append(f"{name}: base must leave GPU node placement to the overlay")
+        elif limit or request or selector or tolerations:
+            problems.append(f"{name}: takes a GPU or GPU-node placement in {env}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_settings_and_secret_references(env: str) -> None:
     docs = render(env)
-    data = _config(docs)
-    missing = [v for v in REQUIRED_ENV if not data.get(v)]
+    data = config(docs)
+    missing = [v for v in (*required_settings(), *GATEWAY_ENV) if not data.get(v)]
     assert not missing, f"ConfigMap mlmesh-config lacks {missing}"
-    leaked = [k for k in data if k in SECRET_ENV or re.search(r"PASSWORD|SECRET", k)]
+    leaked = [k for k in data if k in SECRET_ENV or SECRET_NAME.search(k)
+              or re.search(r"PASSWORD|SECRET", k)]
     assert not leaked, f"secrets in the ConfigMap: {leaked}"
-    assert not [d for d in _kind(docs, "Secret") if d.get("data") or d.get("stringData")], (
+    assert not [d for d in kind(docs, "Secret") if d.get("data") or d.get("stringData")], (
         "deploy/k8s must only reference Secrets, never carry their values")
-    for dep in _kind(docs, "Deployment"):
-        env_vars = _env(_containers(dep)[0])
-        for var in SECRET_ENV:
+    problems = []
+    for dep in kind(docs, "Deployment"):
+        name = dep["metadata"]["name"]
+        env_vars = env_of(containers(dep)[0])
+        service = dep["metadata"]["labels"]["app.kubernetes.io/component"]
+        for var in (*SECRET_ENV, *sorted(service_secrets(service))):
             ref = env_vars.get(var, {}).get("valueFrom", {}).get("secretKeyRef")
-            assert ref and ref.get("name") and ref.get("key"), (
-                f"{dep['metadata']['name']}: {var} must come from a secretKeyRef")
+            if not (ref and ref.get("name") and ref.get("key")):
+                problems.append(f"{name}: {var} must come from a secretKeyRef")
+        for var, spec in env_vars.items():
+            if "value" in spec and SECRET_NAME.search(var):
+                problems.append(f"{name}: secret {var} has a literal value")
+    assert not problems, "\n".join(problems)
 
 
-def test_required_env_names_are_real_settings() -> None:
-    """The list above must follow the code: a renamed setting fails here, not in production."""
-    fields = set(Settings.model_fields)
-    unknown = [v for v in REQUIRED_ENV if v.startswith("MLMESH_") and v not in GATEWAY_ENV
-               and v.removeprefix("MLMESH_").lower() not in fields]
-    assert not unknown, f"not fields of mlmesh_common.settings.Settings: {unknown}"
-    gateway_src = "\n".join(p.read_text(encoding="utf-8")
-                            for p in (ROOT / "services" / "gateway" / "src").rglob("*.py"))
-    unread = [v for v in GATEWAY_ENV if v not in gateway_src]
+def test_required_settings_follow_the_code() -> None:
+    """The derivation above must find the settings a multi-host mesh cannot do without, and
+    the gateway must read the variables set for it (a rename fails here, not in production)."""
+    required = set(required_settings())
+    assert {"MLMESH_KAFKA_BOOTSTRAP", "MLMESH_LEDGER_URL", "MLMESH_ARTIFACT_ROOT",
+            "MLMESH_MLFLOW_TRACKING_URI", "MLMESH_OPTUNA_STORAGE", "MLMESH_HOME",
+            "MLMESH_HTTP_PORT", "MLMESH_HTTP_HOST"} <= required, required
+    stale = [f for f in MULTI_HOST_SETTINGS if f not in Settings.model_fields]
+    assert not stale, f"MULTI_HOST_SETTINGS names fields Settings no longer has: {stale}"
+    gateway_src = service_source("gateway")
+    unread = [v for v in (*GATEWAY_ENV, "MLMESH_OPS_TARGETS") if v not in gateway_src]
     assert not unread, f"the gateway does not read {unread}"
 
 
+def test_gateway_ops_view_targets_every_other_deployment() -> None:
+    docs = render("base")
+    http_port = config(docs)["MLMESH_HTTP_PORT"]
+    names = {d["metadata"]["name"] for d in kind(docs, "Deployment")}
+    for dep in kind(docs, "Deployment"):
+        if dep["metadata"]["labels"]["app.kubernetes.io/component"] != "gateway":
+            continue
+        value = env_of(containers(dep)[0])["MLMESH_OPS_TARGETS"]["value"]
+        targets = dict(part.split("=", 1) for part in value.split(","))
+        others = {n for n in names if not n.startswith("gateway")}
+        assert set(targets) == others, set(targets) ^ others
+        assert all(url == f"http://{n}:{http_port}" for n, url in targets.items()), targets
+    compose_targets = compose()["services"]["gateway"]["environment"]["MLMESH_OPS_TARGETS"]
+    assert compose_targets == value
+
+
 # -- compose --------------------------------------------------------------------------------------
-@cache
-def compose() -> dict[str, Any]:
-    return _load_yaml(COMPOSE / "docker-compose.yml")[0]
-
-
-@cache
-def compose_env() -> dict[str, str]:
-    values = {}
-    for line in (COMPOSE / "mlmesh.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
+def _condition_problems(services: dict[str, Any]) -> list[str]:
+    """depends_on must wait for health where the target has a healthcheck, for completion
+    of one-shot jobs, and may only fall back to service_started for targets with neither."""
+    problems = []
+    for name, svc in services.items():
+        for target, cond in svc.get("depends_on", {}).items():
+            if target not in services:
+                problems.append(f"{name}: depends_on unknown service {target}")
+                continue
+            other = services[target]
+            if other.get("restart") == "no":
+                want = "service_completed_successfully"
+            elif other.get("healthcheck"):
+                want = "service_healthy"
+            else:
+                want = "service_started"
+            if cond.get("condition") != want:
+                problems.append(f"{name} -> {target}: condition {cond.get('condition')}, "
+                                f"want {want}")
+    return problems
 
 
 def test_compose_runs_every_deployment_from_its_dockerfile() -> None:
     services = compose()["services"]
     problems = []
-    for dep in _kind(render("base"), "Deployment"):
+    for dep in kind(render("base"), "Deployment"):
         name = dep["metadata"]["name"]
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         svc = services.get(name)
@@ -352,19 +336,37 @@ def test_compose_runs_every_deployment_from_its_dockerfile() -> None:
             problems.append(f"{name}: dockerfile {build.get('dockerfile')}")
         groups = {g for g in str(svc.get("environment", {}).get("MLMESH_GROUPS", "")).split(",")
                   if g}
-        if groups != _groups_of_deployment(dep):
-            problems.append(f"{name}: MLMESH_GROUPS {groups} != k8s {_groups_of_deployment(dep)}")
+        if groups != groups_of_deployment(dep):
+            problems.append(f"{name}: MLMESH_GROUPS {groups} != k8s {groups_of_deployment(dep)}")
         if "mlmesh.env" not in svc.get("env_file", []):
             problems.append(f"{name}: env_file mlmesh.env missing")
+        env = dict(compose_env())
+        for env_file in svc.get("env_file", []):
+            env.update(read_env_file(COMPOSE / env_file))
+        missing = [v for v in service_secrets(component)
+                   if v not in env and f"# {v}=" not in "".join(
+                       (COMPOSE / f).read_text() for f in svc.get("env_file", []))]
+        if missing:
+            problems.append(f"{name}: its env files neither set nor list {missing}")
         if not svc.get("healthcheck", {}).get("test"):
             problems.append(f"{name}: no healthcheck")
-        if not {"kafka", "topic-init"} <= set(svc.get("depends_on", {})):
-            problems.append(f"{name}: must depend on kafka and topic-init")
-    for name, svc in services.items():
-        for dep in svc.get("depends_on", {}):
-            if dep not in services:
-                problems.append(f"{name}: depends_on unknown service {dep}")
+        home = compose_env()["MLMESH_HOME"]
+        if not any(v.split(":")[1] == home and not v.split(":")[0].startswith(".")
+                   for v in svc.get("volumes", [])):
+            problems.append(f"{name}: MLMESH_HOME {home} is not on a named volume")
+        needs = {"kafka", "topic-init", "postgres", "minio-init"}
+        if not needs <= set(svc.get("depends_on", {})):
+            problems.append(f"{name}: must depend on {sorted(needs)}")
+    problems += _condition_problems(services)
     assert not problems, "\n".join(problems)
+
+
+def test_compose_groups_cover_every_consumer_group_once() -> None:
+    run: list[str] = []
+    for svc in compose()["services"].values():
+        run += [g for g in str(svc.get("environment", {}).get("MLMESH_GROUPS", "")).split(",")
+                if g]
+    assert sorted(run) == sorted(g.name for g in topics.CONSUMER_GROUPS)
 
 
 def test_compose_infrastructure() -> None:
@@ -380,9 +382,15 @@ def test_compose_infrastructure() -> None:
     mlflow = " ".join(services["mlflow"]["command"])
     assert "postgresql://" in mlflow and "s3://" in mlflow, "MLflow on PostgreSQL + MinIO"
     bucket = compose_env()["MLMESH_ARTIFACT_ROOT"].removeprefix("s3://").split("/")[0]
-    assert f"local/{bucket}" in " ".join(services["minio-init"]["command"]), (
-        f"minio-init must create the artifact bucket {bucket}")
-    for name in ("kafka", "postgres", "minio", "mlflow", "prometheus", "grafana"):
+    init = " ".join(services["minio-init"]["command"])
+    assert f"local/{bucket}" in init, f"minio-init must create the artifact bucket {bucket}"
+    mlflow_bucket = re.search(r"--artifacts-destination s3://([^/ ]+)", mlflow).group(1)
+    assert f"local/{mlflow_bucket}" in init, f"minio-init must create {mlflow_bucket}"
+    exporters = load_yaml(COMPOSE / "otel-collector.yaml")[0]["exporters"]
+    assert any("jaeger:4317" in str(e.get("endpoint")) for e in exporters.values()), exporters
+    otlp = compose_env()["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert otlp.split("//")[1].split(":")[0] == "otel-collector"
+    for name in ("kafka", "postgres", "minio", "mlflow", "prometheus", "grafana", "jaeger"):
         assert services[name].get("healthcheck"), f"{name}: no healthcheck"
     for name, svc in services.items():
         for volume in svc.get("volumes", []):
@@ -391,44 +399,21 @@ def test_compose_infrastructure() -> None:
                 assert (COMPOSE / source).exists(), f"{name}: {source} does not exist"
             else:
                 assert source in compose().get("volumes", {}), f"{name}: volume {source}"
+        for env_file in svc.get("env_file", []):
+            assert (COMPOSE / env_file).exists(), f"{name}: env_file {env_file} missing"
 
 
 def test_compose_env_sets_every_required_setting() -> None:
     env = compose_env()
-    missing = [v for v in (*REQUIRED_ENV, *SECRET_ENV) if not env.get(v)]
-    assert not missing, f"deploy/compose/mlmesh.env lacks {missing}"
+    missing = [v for v in (*required_settings(), *GATEWAY_ENV, *SECRET_ENV) if not env.get(v)]
+    assert not missing, (
+        f"deploy/compose/mlmesh.env lacks {missing}: set them in scripts/gen_deploy.py "
+        "SETTINGS")
     host = env["MLMESH_KAFKA_BOOTSTRAP"].split(":")[0]
     assert host in compose()["services"], f"bootstrap host {host} is no compose service"
-    assert set(compose_env()) >= set(_config(render("base"))), (
+    assert set(compose_env()) >= set(config(render("base"))), (
         "a ConfigMap setting is missing from mlmesh.env: "
-        f"{set(_config(render('base'))) - set(compose_env())}")
-
-
-def test_prometheus_scrapes_every_service() -> None:
-    config = _load_yaml(COMPOSE / "prometheus.yml")[0]
-    targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", [])
-               for t in sc["targets"]}
-    port = compose_env()["MLMESH_HTTP_PORT"]
-    missing = [d["metadata"]["name"] for d in _kind(render("base"), "Deployment")
-               if f"{d['metadata']['name']}:{port}" not in targets]
-    assert not missing, f"prometheus.yml does not scrape {missing}"
-
-
-def test_grafana_is_provisioned_with_existing_metrics() -> None:
-    sources = _load_yaml(COMPOSE / "grafana" / "provisioning" / "datasources" /
-                         "datasources.yaml")[0]["datasources"]
-    assert any(s["type"] == "prometheus" for s in sources)
-    dashboards = list((COMPOSE / "grafana" / "dashboards").glob("*.json"))
-    assert dashboards
-    defined = "\n".join(p.read_text(encoding="utf-8") for p in
-                        (ROOT / "libs" / "common" / "src" / "mlmesh_common").rglob("*.py"))
-    for path in dashboards:
-        board = json.loads(path.read_text(encoding="utf-8"))
-        for panel in board["panels"]:
-            for target in panel["targets"]:
-                for metric in re.findall(r"mlmesh_[a-z_]+", target["expr"]):
-                    base = re.sub(r"_(bucket|sum|count)$", "", metric)
-                    assert f'"{base}"' in defined, f"{path.name}: unknown metric {metric}"
+        f"{set(config(render('base'))) - set(compose_env())}")
 
 
 # -- images and docs ------------------------------------------------------------------------------
@@ -497,11 +482,24 @@ def test_service_readme(service: str) -> None:
         assert g.group_id in text, f"{service}/README.md lacks group {g.group_id}"
 
 
-def test_this_module_parses_its_own_kustomize_subset() -> None:
-    """Patches with ops the mini-kustomize does not model would be silently wrong."""
-    for env in ENVS[1:]:
-        k = _load_yaml(K8S / env / "kustomization.yaml")[0]
-        for patch in k.get("patches", []):
-            ops = yaml.safe_load(patch["patch"])
-            assert isinstance(ops, list), f"{env}: only JSON6902 patches are modelled"
-            assert {op["op"] for op in ops} <= {"add", "replace", "remove"}
+def test_kustomize_subset_refuses_what_it_does_not_model(tmp_path: Path) -> None:
+    """A kustomization feature the renderer does not model must fail, never render wrong."""
+    import kustomize_lite
+
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    cases = {
+        "gen": {"resources": ["cm.yaml"], "configMapGenerator": [{"name": "x"}]},
+        "op": {"resources": ["cm.yaml"], "patches": [{"target": {"kind": "ConfigMap"},
+               "patch": '[{"op": "move", "from": "/a", "path": "/b"}]'}]},
+        "smp": {"resources": ["cm.yaml"], "patches": [{"target": {"kind": "ConfigMap"},
+                "patch": "metadata: {labels: {a: b}}"}]},
+        "miss": {"resources": ["cm.yaml"], "patches": [{"target": {"kind": "Secret"},
+                 "patch": '[{"op": "remove", "path": "/data"}]'}]},
+    }
+    for name, k in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "cm.yaml").write_text((tmp_path / "cm.yaml").read_text())
+        (folder / "kustomization.yaml").write_text(yaml.safe_dump(k))
+        with pytest.raises(kustomize_lite.KustomizeError):
+            kustomize_lite.render(folder)

@@ -4,13 +4,15 @@ Everything written here is derived from mlmesh_common.topics (topics, consumer g
 partitions, lag thresholds) plus the per-service facts in SERVICES below, so the
 Kubernetes manifests, the compose stack, the images and the docs cannot drift apart:
 
-- deploy/k8s/base: namespace, ConfigMap (MLMESH_* settings), one Deployment + Service +
-  PodDisruptionBudget per Deployment (train-gpu and tune split per consumer group via
-  MLMESH_GROUPS), one KEDA ScaledObject per consumer group, Strimzi KafkaTopics (+ DLQs);
-  Secrets are only referenced (mlmesh-secrets), never written.
-- deploy/k8s/overlays/{dev,prod}: replica, resource and topic patches.
-- deploy/compose: docker-compose.yml (+ a GPU override), mlmesh.env, Prometheus, Grafana,
-  OTel collector configs, the MLflow server and mlmesh-cli images.
+- deploy/k8s/base: namespace, ConfigMap (MLMESH_* settings), NetworkPolicies (default deny,
+  DNS), one Deployment + Service + PodDisruptionBudget + NetworkPolicy per Deployment
+  (train-gpu and tune split per consumer group via MLMESH_GROUPS), one KEDA ScaledObject per
+  consumer group, Strimzi KafkaTopics (+ DLQs); Secrets are only referenced
+  (mlmesh-secrets), never written.
+- deploy/k8s/overlays/{dev,prod}: replica, resource, GPU placement and topic patches.
+- deploy/compose: docker-compose.yml (+ a GPU override), mlmesh.env and <service>.env,
+  Prometheus, Grafana (dashboards "mesh" and "models"), OTel collector configs, the MLflow
+  server and mlmesh-cli images.
 - services/<name>/Dockerfile and services/<name>/README.md.
 
 With --check it writes nothing and exits non-zero when a committed file is stale or a
@@ -47,6 +49,10 @@ GATEWAY_PORT = 8080
 GRPC_PORT = 50051
 MLFLOW_VERSION = "3.17.2"
 PYTHON_IMAGE = "python:3.11-slim"
+#: Build tools and the MLflow server's extras, pinned (hadolint DL3013) to the versions the
+#: project's own venv runs.
+PIP_PINS = "pip==26.3 wheel==0.48.0"
+MLFLOW_EXTRAS = "psycopg2-binary==2.9.13 boto3==1.44.5"
 KAFKA_IMAGE = "apache/kafka:3.9.1"
 POSTGRES_IMAGE = "postgres:16-alpine"
 MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z"
@@ -56,6 +62,8 @@ JAEGER_IMAGE = "jaegertracing/all-in-one:1.62.0"
 PROMETHEUS_IMAGE = "prom/prometheus:v2.55.1"
 GRAFANA_IMAGE = "grafana/grafana:11.3.0"
 EXTERNAL_PRODUCERS = ("serving", "other-systems")
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+GPU_TAINT = "nvidia.com/gpu"
 
 # -- settings ------------------------------------------------------------------------------
 #: name -> (meaning, compose value, kubernetes value); None: not set in that target.
@@ -97,6 +105,26 @@ SECRETS: dict[str, tuple[str, str]] = {
     "AWS_ACCESS_KEY_ID": ("s3-access-key-id", "mlmesh"),
     "AWS_SECRET_ACCESS_KEY": ("s3-secret-access-key", "mlmesh-dev-secret"),
 }
+#: Secrets of one service: env var -> (Secret key, compose dev value or None, optional).
+#: A None dev value leaves it unset in compose (a commented line in <service>.env).
+SERVICE_SECRETS: dict[str, tuple[str, str | None, bool]] = {
+    # Same value on every gateway replica: API key digests are HMACs under it.
+    "MLMESH_API_KEY_PEPPER": ("api-key-pepper", "mlmesh-dev-pepper-change-me", False),
+    # The bootstrap admin key (24+ characters); in k8s the admin.key file is pod-local.
+    "MLMESH_ADMIN_API_KEY": ("admin-api-key", "mlmesh-dev-admin-key-change-me", False),
+    "MLMESH_GIT_TOKEN": ("git-token", None, True),
+    "MLMESH_GIT_PR_TOKEN": ("git-pr-token", None, True),
+    "MLMESH_LLM_API_KEY": ("llm-api-key", None, True),
+}
+#: Where the infrastructure listens (NetworkPolicy egress; compose and k8s use the same).
+INFRA_PORTS: dict[str, tuple[int, ...]] = {
+    "kafka": (9092,), "postgres": (5432,), "minio": (9000,), "mlflow": (5000,),
+    "otel-collector": (4317, 4318)}
+#: Public networks only: egress to the internet never reaches cluster or cloud-metadata
+#: addresses (the same rule as acquire's SSRF guard, enforced by the network as well).
+PRIVATE_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                 "100.64.0.0/10", "127.0.0.0/8")
+
 #: Settings every service reads; SERVICES adds the service-specific ones.
 BASE_SETTINGS = ("MLMESH_KAFKA_BOOTSTRAP", "MLMESH_LEDGER_URL", "MLMESH_ARTIFACT_ROOT",
                  "MLMESH_S3_ENDPOINT_URL", "MLMESH_HOME", "MLMESH_HTTP_HOST", "MLMESH_HTTP_PORT",
@@ -156,6 +184,13 @@ class ServiceSpec:
     #: KEDA minReplicaCount per consumer group (default 1).
     min_replicas: dict[str, int] = field(default_factory=dict)
     ports: tuple[tuple[str, int], ...] = ()
+    #: Secrets of SERVICE_SECRETS this service reads (beyond SECRETS, which all read).
+    secrets: tuple[str, ...] = ()
+    #: TCP ports it may reach on public addresses (dataset hosts, git remotes, webhooks).
+    internet: tuple[int, ...] = ()
+    #: Reads every other Deployment's /healthz and /metrics (the gateway's ops view,
+    #: MLMESH_OPS_TARGETS), so it may reach their HTTP port.
+    ops_view: bool = False
     notes: str = ""
 
     @property
@@ -174,7 +209,7 @@ SERVICE_SPECS = (
         "to Parquet in chunks.",
         "the source file, the table as Parquet, `source.json` (redacted source metadata) and a "
         "manifest (file, sha256, size, producer) under `projects/<p>/experiments/<e>/acquire/`.",
-        resources={"acquire": MEDIUM}),
+        resources={"acquire": MEDIUM}, internet=(80, 443)),
     ServiceSpec(
         "profile", "profiles columns and finds the target, problem type and metric",
         "Profiles the acquired table on a bounded, seeded sample (exact counts stay exact): "
@@ -241,7 +276,7 @@ SERVICE_SPECS = (
         "`figures/` under `projects/<p>/experiments/<e>/docs/`.",
         modeling=True, apt=("libgomp1", "texlive-latex-base", "texlive-latex-recommended",
                             "texlive-fonts-recommended", "latexmk"),
-        resources={"docs": MEDIUM}),
+        resources={"docs": MEDIUM}, secrets=("MLMESH_LLM_API_KEY",), internet=(443,)),
     ServiceSpec(
         "git", "commits the experiment to git, one branch and tag per experiment",
         "Commits each experiment on branch `exp/<id>` in separate commits (configuration and "
@@ -253,6 +288,7 @@ SERVICE_SPECS = (
         "the experiments git repository at `MLMESH_GIT_REPO` (a persistent volume) and the "
         "DVC remote.",
         settings=("MLMESH_GIT_REPO",), apt=("git",), resources={"git": SMALL},
+        secrets=("MLMESH_GIT_TOKEN", "MLMESH_GIT_PR_TOKEN"), internet=(22, 443),
         volume="git", max_replicas={"git": 1},
         notes="One replica: the repository is a ReadWriteOnce volume and commits are "
               "serialised with a file lock."),
@@ -287,6 +323,8 @@ SERVICE_SPECS = (
         "experiments, stages, events, webhooks and API keys in the ledger (PostgreSQL).",
         settings=("MLMESH_GATEWAY_HOST", "MLMESH_GATEWAY_PORT", "MLMESH_GRPC_PORT"),
         resources={"gateway": MEDIUM}, min_replicas={"gateway": 1},
+        secrets=("MLMESH_API_KEY_PEPPER", "MLMESH_ADMIN_API_KEY"), internet=(80, 443),
+        ops_view=True,
         ports=(("rest", GATEWAY_PORT), ("grpc", GRPC_PORT))),
 )
 SERVICES = {s.name: s for s in SERVICE_SPECS}
@@ -327,6 +365,20 @@ def deployments() -> list[DeploymentSpec]:
         else:
             out.append(DeploymentSpec(name, spec, groups))
     return out
+
+
+def ops_targets() -> str:
+    """MLMESH_OPS_TARGETS for the gateway's ops view: every other Deployment's Service."""
+    return ",".join(f"{d.name}=http://{d.name}:{HTTP_PORT}" for d in deployments()
+                    if not d.service.ops_view)
+
+
+def deployment_env(dep: DeploymentSpec) -> dict[str, str]:
+    """Plain (non-secret) variables set per Deployment / compose service."""
+    env = {"MLMESH_GROUPS": _group_names(dep)}
+    if dep.service.ops_view:
+        env["MLMESH_OPS_TARGETS"] = ops_targets()
+    return env
 
 
 def max_replicas(group: topics.ConsumerGroup) -> int:
@@ -377,38 +429,48 @@ def k8s_deployment(dep: DeploymentSpec) -> list[dict[str, Any]]:
     spec = dep.service
     meta = {"name": dep.name, "labels": _labels(dep)}
     ports = [("http", HTTP_PORT), *spec.ports]
-    env: list[dict[str, Any]] = [
-        {"name": "MLMESH_GROUPS", "value": _group_names(dep)}]
+    env: list[dict[str, Any]] = [{"name": k, "value": v}
+                                 for k, v in deployment_env(dep).items()]
     env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
             for var, (key, _) in SECRETS.items()]
-    mounts = [{"name": "scratch", "mountPath": "/data/home"}]
-    volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {}}]
+    for var in spec.secrets:
+        key, _, optional = SERVICE_SECRETS[var]
+        ref: dict[str, Any] = {"name": SECRET, "key": key}
+        if optional:
+            ref["optional"] = True
+        env.append({"name": var, "valueFrom": {"secretKeyRef": ref}})
+    # The root filesystem is read-only: HOME and MLMESH_HOME (/data, /data/home) and /tmp
+    # are pod-local scratch; durable state lives in Kafka, PostgreSQL and S3.
+    mounts = [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}},
+                                     {"name": "tmp", "emptyDir": {}}]
     if spec.volume:
         mounts.append({"name": spec.volume, "mountPath": f"/data/{spec.volume}"})
         volumes.append({"name": spec.volume,
                         "persistentVolumeClaim": {"claimName": f"{dep.name}-data"}})
     container = {
-        "name": dep.service.name, "image": dep.image, "imagePullPolicy": "IfNotPresent",
+        # Always: the dev tag is mutable; a cached layer makes the check cheap.
+        "name": dep.service.name, "image": dep.image, "imagePullPolicy": "Always",
         "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in ports],
         "envFrom": [{"configMapRef": {"name": CONFIGMAP}}], "env": env,
         "resources": dep.resources.k8s(gpu=dep.gpu),
         "startupProbe": _probe("/healthz", 5, 36),
         "livenessProbe": _probe("/healthz", 15, 4),
         "readinessProbe": _probe("/readyz", 10, 3),
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": mounts,
     }
     pod: dict[str, Any] = {
+        # No service talks to the Kubernetes API (KEDA scales them from outside).
+        "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 60,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                             "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container], "volumes": volumes,
     }
-    if dep.gpu:
-        pod["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
-        pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists",
-                               "effect": "NoSchedule"}]
+    # GPU Deployments ask for nvidia.com/gpu here; the GPU node pool's nodeSelector and
+    # taint toleration are a property of the cluster, so the prod overlay adds them.
     if spec.volume:
         strategy: dict[str, Any] = {"type": "Recreate"}
     elif dep.gpu:  # no spare GPU to surge onto
@@ -434,7 +496,7 @@ def k8s_deployment(dep: DeploymentSpec) -> list[dict[str, Any]]:
                            for n, p in ports]}}
     pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(dep)}}}
-    docs = [deployment, service, pdb]
+    docs = [deployment, service, pdb, k8s_network_policy(dep, ports)]
     if spec.volume:
         docs.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                      "metadata": {"name": f"{dep.name}-data", "labels": _labels(dep)},
@@ -442,6 +504,63 @@ def k8s_deployment(dep: DeploymentSpec) -> list[dict[str, Any]]:
                               "resources": {"requests": {"storage": "10Gi"}}}})
     docs += [k8s_scaled_object(dep, g) for g in dep.groups]
     return docs
+
+
+def _tcp(*ports: int | str) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def infra_of(spec: ServiceSpec) -> list[str]:
+    """The infrastructure a service talks to (its NetworkPolicy egress)."""
+    names = ["kafka", "postgres", "minio", "otel-collector"]
+    return names + (["mlflow"] if MLFLOW in spec.settings else [])
+
+
+def k8s_network_policy(dep: DeploymentSpec, ports: list[tuple[str, int]]) -> dict[str, Any]:
+    """What one Deployment may reach and be reached by; everything else is denied."""
+    spec = dep.service
+    egress: list[dict[str, Any]] = []
+    for name in infra_of(spec):
+        rule: dict[str, Any] = {"ports": _tcp(*INFRA_PORTS[name])}
+        if name == "kafka":  # the Strimzi brokers (bootstrap and per-broker addresses)
+            rule["to"] = [{"podSelector": {"matchLabels": {
+                "strimzi.io/cluster": STRIMZI_CLUSTER, "strimzi.io/kind": "Kafka"}}}]
+        # Others by port only: in-cluster or managed (RDS, S3-compatible) alike.
+        egress.append(rule)
+    if spec.ops_view:
+        egress.append({"to": [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/part-of": "mlmesh"}}}], "ports": _tcp(HTTP_PORT)})
+    if spec.internet:
+        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_CIDRS)}}],
+                       "ports": _tcp(*spec.internet)})
+    # /metrics, /healthz, /readyz for Prometheus (any namespace); API ports for clients.
+    ingress: list[dict[str, Any]] = [{"from": [{"namespaceSelector": {}}], "ports": _tcp("http")}]
+    if spec.ports:
+        ingress.append({"ports": _tcp(*(name for name, _ in ports if name != "http"))})
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": dep.name, "labels": _labels(dep)},
+        "spec": {"podSelector": {"matchLabels": _selector(dep)},
+                 "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress}}
+
+
+def k8s_common_network_policies() -> list[dict[str, Any]]:
+    """Default deny for every mlmesh pod, plus DNS (policies add up, so the per-Deployment
+    ones in services/<name>.yaml open exactly what each needs)."""
+    mesh = {"matchLabels": {"app.kubernetes.io/part-of": "mlmesh"}}
+    labels = {"app.kubernetes.io/part-of": "mlmesh"}
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "mlmesh-default-deny", "labels": labels},
+         "spec": {"podSelector": mesh, "policyTypes": ["Ingress", "Egress"]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "mlmesh-allow-dns", "labels": labels},
+         "spec": {"podSelector": mesh, "policyTypes": ["Egress"], "egress": [{
+             "to": [{"namespaceSelector": {"matchLabels": {
+                         "kubernetes.io/metadata.name": "kube-system"}},
+                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}},
+    ]
 
 
 def k8s_scaled_object(dep: DeploymentSpec, group: topics.ConsumerGroup) -> dict[str, Any]:
@@ -504,7 +623,9 @@ def k8s_base() -> dict[str, str]:
                 f"'{SECRET}' (keys: {', '.join(k for k, _ in SECRETS.values())}),\n"
                 f"# created outside git (see deploy/README.md).")
     files[f"{base}/kafka-topics.yaml"] = dump(*k8s_topics())
-    resources = ["namespace.yaml", "configmap.yaml", "kafka-topics.yaml"]
+    files[f"{base}/network-policies.yaml"] = dump(*k8s_common_network_policies())
+    resources = ["namespace.yaml", "configmap.yaml", "kafka-topics.yaml",
+                 "network-policies.yaml"]
     for dep in deployments():
         path = f"services/{dep.name}.yaml"
         files[f"{base}/{path}"] = dump(*k8s_deployment(dep))
@@ -533,10 +654,7 @@ def k8s_overlay(env: str) -> dict[str, str]:
                 {"op": "replace", "path": res_path,
                  "value": Resources(_scale(r.cpu, 0.5), _scale(r.memory, 0.5), r.cpu_limit,
                                     r.memory_limit).k8s()}]))
-            if dep.gpu:  # XGBoost/CatBoost fall back to CPU
-                patches.append(_patch("Deployment", dep.name, [
-                    {"op": "remove", "path": "/spec/template/spec/nodeSelector"},
-                    {"op": "remove", "path": "/spec/template/spec/tolerations"}]))
+            # (GPU Deployments lose their nvidia.com/gpu: XGBoost/CatBoost fall back to CPU.)
         for group in topics.CONSUMER_GROUPS:
             patches.append(_patch("ScaledObject", group.name, [
                 {"op": "replace", "path": "/spec/minReplicaCount",
@@ -554,6 +672,13 @@ def k8s_overlay(env: str) -> dict[str, str]:
             patches.append(_patch("Deployment", dep.name, [
                 {"op": "replace", "path": res_path,
                  "value": dep.resources.k8s(scale=2.0, gpu=dep.gpu)}]))
+            if dep.gpu:  # onto the (tainted) GPU node pool, labelled by the NVIDIA operator
+                patches.append(_patch("Deployment", dep.name, [
+                    {"op": "add", "path": "/spec/template/spec/nodeSelector",
+                     "value": dict([GPU_NODE_LABEL])},
+                    {"op": "add", "path": "/spec/template/spec/tolerations",
+                     "value": [{"key": GPU_TAINT, "operator": "Exists",
+                                "effect": "NoSchedule"}]}]))
         for group in topics.CONSUMER_GROUPS:
             partitions = min(topics.topic_by_name(t).partitions for t in group.topics)
             cap = SERVICES[group.service].max_replicas.get(group.name)
@@ -599,7 +724,7 @@ def dockerfile(path: str, summary: str, sources: list[str], requirements: list[s
         "ENV PATH=/opt/venv/bin:$PATH",
         "WORKDIR /src",
         *(f"COPY {s} ./{s}" for s in sources),
-        "RUN pip install --upgrade pip wheel \\",
+        f"RUN pip install {PIP_PINS} \\",
         f" && pip wheel --wheel-dir /wheels {reqs} \\",
         " && pip install --no-index --find-links /wheels /wheels/*.whl",
         "",
@@ -623,6 +748,8 @@ def dockerfile(path: str, summary: str, sources: list[str], requirements: list[s
         lines += [f"EXPOSE {' '.join(str(p) for p in ports)}",
                   "HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \\",
                   f"  CMD {json.dumps(['python', '-c', HEALTHCHECK_CMD])}"]
+    else:  # a one-shot job (topic-init): nothing serves, so say so explicitly
+        lines.append("HEALTHCHECK NONE")
     lines.append(f"CMD {json.dumps(cmd)}")
     return "\n".join(lines) + "\n"
 
@@ -656,7 +783,7 @@ MLFLOW_DOCKERFILE = f"""\
 # (proxied, so clients need no S3 credentials for MLflow).
 FROM {PYTHON_IMAGE}
 ARG MLFLOW_VERSION={MLFLOW_VERSION}
-RUN pip install --no-cache-dir "mlflow==${{MLFLOW_VERSION}}" psycopg2-binary boto3 \\
+RUN pip install --no-cache-dir "mlflow==${{MLFLOW_VERSION}}" {MLFLOW_EXTRAS} \\
  && useradd --system --uid 10001 --home-dir /tmp mlflow
 USER 10001
 EXPOSE 5000
@@ -757,17 +884,23 @@ def compose() -> dict[str, Any]:
             "restart": "unless-stopped"},
         "jaeger": {
             "image": JAEGER_IMAGE, "environment": {"COLLECTOR_OTLP_ENABLED": "true"},
-            "ports": ["16686:16686"], "restart": "unless-stopped"},
+            "ports": ["16686:16686"],
+            "healthcheck": {"test": ["CMD", "wget", "-q", "--spider", "http://localhost:14269/"],
+                            "interval": "10s", "timeout": "5s", "retries": 10},
+            "restart": "unless-stopped"},
+        # The collector image has no shell or HTTP client for a healthcheck, so dependants
+        # wait for service_started; OTLP export is asynchronous and never blocks a service.
         "otel-collector": {
             "image": OTEL_IMAGE, "command": ["--config=/etc/otelcol/config.yaml"],
             "volumes": ["./otel-collector.yaml:/etc/otelcol/config.yaml:ro"],
-            "depends_on": {"jaeger": {"condition": "service_started"}},
+            "depends_on": {"jaeger": {"condition": "service_healthy"}},
             "restart": "unless-stopped"},
         "prometheus": {
             "image": PROMETHEUS_IMAGE,
             "command": ["--config.file=/etc/prometheus/prometheus.yml",
                         "--storage.tsdb.path=/prometheus"],
             "volumes": ["./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                        "./prometheus-targets:/etc/prometheus/targets:ro",
                         "prometheus-data:/prometheus"],
             "ports": ["9090:9090"],
             "healthcheck": {"test": ["CMD", "wget", "-q", "--spider",
@@ -779,7 +912,7 @@ def compose() -> dict[str, Any]:
             "environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true",
                             "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
                             "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH":
-                                "/etc/grafana/dashboards/mlmesh.json"},
+                                "/etc/grafana/dashboards/mesh.json"},
             "volumes": ["./grafana/provisioning:/etc/grafana/provisioning:ro",
                         "./grafana/dashboards:/etc/grafana/dashboards:ro",
                         "grafana-data:/var/lib/grafana"],
@@ -805,17 +938,32 @@ def compose() -> dict[str, Any]:
             depends["mlflow"] = {"condition": "service_healthy"}
         svc: dict[str, Any] = {
             "build": {"context": "../..", "dockerfile": f"services/{spec.name}/Dockerfile"},
-            "image": dep.image, "env_file": env_file,
-            "environment": {"MLMESH_GROUPS": _group_names(dep)},
+            "image": dep.image,
+            "env_file": env_file + ([f"{spec.name}.env"] if spec.secrets else []),
+            "environment": deployment_env(dep),
             "healthcheck": _py_health(f"http://127.0.0.1:{HTTP_PORT}/healthz"),
             "depends_on": depends, "restart": "unless-stopped"}
         if spec.ports:
             svc["ports"] = [f"{p}:{p}" for _, p in spec.ports]
+        # MLMESH_HOME on a volume: scratch and local run folders (e.g. W&B offline runs)
+        # survive a container restart; durable state is in Kafka, PostgreSQL and MinIO.
+        volumes[f"{dep.name}-home"] = {}
+        svc["volumes"] = [f"{dep.name}-home:{SETTINGS['MLMESH_HOME'][1]}"]
         if spec.volume:
             volumes[f"{spec.volume}-data"] = {}
-            svc["volumes"] = [f"{spec.volume}-data:/data/{spec.volume}"]
+            svc["volumes"].append(f"{spec.volume}-data:/data/{spec.volume}")
         services[dep.name] = svc
     return {"name": "mlmesh", "services": services, "volumes": volumes}
+
+
+def compose_service_env(spec: ServiceSpec) -> str:
+    """<service>.env: the secrets only this service reads (dev values; optional ones unset)."""
+    lines = [f"# {HEADER}", f"# Secrets of {spec.name} in the compose stack (dev values only). "
+             f"Kubernetes: Secret {SECRET}."]
+    for var in spec.secrets:
+        key, value, optional = SERVICE_SECRETS[var]
+        lines.append(f"# {var}=   (optional; key {key})" if value is None else f"{var}={value}")
+    return "\n".join(lines) + "\n"
 
 
 def compose_gpu() -> dict[str, Any]:
@@ -831,6 +979,11 @@ def prometheus_config() -> dict[str, Any]:
                      "static_configs": [{"targets": [f"{dep.name}:{HTTP_PORT}"],
                                          "labels": {"service": dep.service.name,
                                                     "deployment": dep.name}}]})
+    # Generated serving apps (publish) expose /metrics too; list them in
+    # prometheus-targets/*.json ([{"targets": ["host:port"], "labels": {...}}]).
+    jobs.append({"job_name": "serving", "metrics_path": "/metrics",
+                 "file_sd_configs": [{"files": ["/etc/prometheus/targets/*.json"],
+                                      "refresh_interval": "30s"}]})
     return {"global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
             "scrape_configs": jobs}
 
@@ -862,41 +1015,82 @@ def grafana_files() -> dict[str, str]:
     provider = {"apiVersion": 1, "providers": [
         {"name": "mlmesh", "folder": "mlmesh", "type": "file", "disableDeletion": False,
          "options": {"path": "/etc/grafana/dashboards"}}]}
-    return {f"{base}/provisioning/datasources/datasources.yaml": dump(datasource),
-            f"{base}/provisioning/dashboards/mlmesh.yaml": dump(provider),
-            f"{base}/dashboards/mlmesh.json": json.dumps(dashboard(), indent=2) + "\n"}
+    files = {f"{base}/provisioning/datasources/datasources.yaml": dump(datasource),
+             f"{base}/provisioning/dashboards/mlmesh.yaml": dump(provider)}
+    for name, board in DASHBOARDS.items():
+        files[f"{base}/dashboards/{name}.json"] = json.dumps(dashboard(name, *board),
+                                                             indent=2) + "\n"
+    return files
 
 
-def dashboard() -> dict[str, Any]:
-    panels_spec = [
-        ("Events in / s by consumer group", "sum by (group) (rate(mlmesh_events_in_total[1m]))",
-         "ops", "{{group}}"),
-        ("Events out / s by topic", "sum by (topic) (rate(mlmesh_events_out_total[1m]))", "ops",
-         "{{topic}}"),
-        ("Consumer lag by group", "sum by (group) (mlmesh_consumer_lag)", "short", "{{group}}"),
-        ("Messages dead-lettered (5 min)", "sum by (topic) (increase(mlmesh_dlq_total[5m]))",
-         "short", "{{topic}}.dlq"),
-        ("Handler failures / s", "sum by (group, topic) (rate(mlmesh_events_failed_total[1m]))",
-         "ops", "{{group}} {{topic}}"),
-        ("Handler latency p95", "histogram_quantile(0.95, sum by (le, group) "
-         "(rate(mlmesh_handler_seconds_bucket[5m])))", "s", "{{group}}"),
-        ("Circuit breakers (0 closed, 1 half-open, 2 open)",
-         "max by (breaker) (mlmesh_breaker_state)", "short", "{{breaker}}"),
-        ("In-flight work by group", "sum by (group) (mlmesh_in_flight)", "short", "{{group}}"),
-    ]
+#: A panel: (title, PromQL, unit, legend). Metric names are the ones the code exports
+#: (mlmesh_common.observability / breakers, services/monitor, the generated serving app);
+#: contract-tests/test_deploy.py checks every name and label against the code.
+Panel = tuple[str, str, str, str]
+MESH_PANELS: tuple[Panel, ...] = (
+    ("Throughput in by topic (events/s)",
+     "sum by (topic) (rate(mlmesh_events_in_total[1m]))", "ops", "{{topic}}"),
+    ("Throughput out by topic (events/s)",
+     "sum by (topic) (rate(mlmesh_events_out_total[1m]))", "ops", "{{topic}}"),
+    ("Consumer lag by group", "sum by (group) (mlmesh_consumer_lag)", "short", "{{group}}"),
+    ("Dead-lettered messages by topic (15 min)",
+     "sum by (topic) (increase(mlmesh_dlq_total[15m]))", "short", "{{topic}}.dlq"),
+    ("Circuit breakers (0 closed, 1 half-open, 2 open)",
+     "max by (breaker) (mlmesh_breaker_state)", "short", "{{breaker}}"),
+    ("Stage duration p50 by group",
+     "histogram_quantile(0.5, sum by (le, group) (rate(mlmesh_handler_seconds_bucket[5m])))",
+     "s", "{{group}}"),
+    ("Stage duration p95 by group",
+     "histogram_quantile(0.95, sum by (le, group) (rate(mlmesh_handler_seconds_bucket[5m])))",
+     "s", "{{group}}"),
+    ("Handler failures by group and error (events/s)",
+     "sum by (group, error_type) (rate(mlmesh_events_failed_total[1m]))", "ops",
+     "{{group}} {{error_type}}"),
+    ("Redeliveries skipped by group (events/s)",
+     "sum by (group) (rate(mlmesh_events_duplicate_total[5m]))", "ops", "{{group}}"),
+    ("In-flight work by group", "sum by (group) (mlmesh_in_flight)", "short", "{{group}}"),
+)
+MODEL_PANELS: tuple[Panel, ...] = (
+    ("Drift share by model (share of drifted features, last window)",
+     "max by (model) (mlmesh_monitor_share_drifted)", "percentunit", "{{model}}"),
+    ("Drifted windows by model (1 h)",
+     'sum by (model) (increase(mlmesh_monitor_windows_total{drifted="true"}[1h]))', "short",
+     "{{model}}"),
+    ("Served rows received by the monitor (rows/s)",
+     "sum by (model) (rate(mlmesh_monitor_rows_total[5m]))", "ops", "{{model}}"),
+    ("Models under monitoring", "max(mlmesh_monitor_models)", "short", "models"),
+    ("Prediction latency p50 by endpoint",
+     "histogram_quantile(0.5, sum by (le, job, endpoint) "
+     "(rate(mlmesh_model_prediction_seconds_bucket[5m])))", "s", "{{job}} {{endpoint}}"),
+    ("Prediction latency p99 by endpoint",
+     "histogram_quantile(0.99, sum by (le, job, endpoint) "
+     "(rate(mlmesh_model_prediction_seconds_bucket[5m])))", "s", "{{job}} {{endpoint}}"),
+    ("Prediction requests by outcome (req/s)",
+     "sum by (outcome) (rate(mlmesh_model_requests_total[1m]))", "reqps", "{{outcome}}"),
+    ("Rows scored (rows/s)", "sum by (job) (rate(mlmesh_model_predicted_rows_total[1m]))",
+     "ops", "{{job}}"),
+)
+#: file stem -> (uid, title, panels)
+DASHBOARDS: dict[str, tuple[str, str, tuple[Panel, ...]]] = {
+    "mesh": ("mlmesh-mesh", "mlmesh: mesh (throughput, lag, DLQ, breakers, stage durations)",
+             MESH_PANELS),
+    "models": ("mlmesh-models", "mlmesh: models (drift, prediction latency)", MODEL_PANELS),
+}
+
+
+def dashboard(name: str, uid: str, title: str, panels_spec: tuple[Panel, ...]) -> dict[str, Any]:
     panels = []
-    for i, (title, expr, unit, legend) in enumerate(panels_spec):
+    for i, (panel_title, expr, unit, legend) in enumerate(panels_spec):
         panels.append({
-            "id": i + 1, "type": "timeseries", "title": title,
+            "id": i + 1, "type": "timeseries", "title": panel_title,
             "datasource": {"type": "prometheus", "uid": "prometheus"},
             "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
             "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
             "options": {"legend": {"displayMode": "table", "placement": "right"}},
             "targets": [{"refId": "A", "expr": expr, "legendFormat": legend,
                          "datasource": {"type": "prometheus", "uid": "prometheus"}}]})
-    return {"uid": "mlmesh-mesh", "title": "mlmesh: mesh throughput, lag, DLQ, breakers",
-            "description": HEADER, "tags": ["mlmesh"], "timezone": "browser",
-            "schemaVersion": 39, "version": 1, "refresh": "10s",
+    return {"uid": uid, "title": title, "description": HEADER, "tags": ["mlmesh", name],
+            "timezone": "browser", "schemaVersion": 39, "version": 1, "refresh": "10s",
             "time": {"from": "now-1h", "to": "now"}, "panels": panels}
 
 
@@ -915,7 +1109,10 @@ def compose_files() -> dict[str, str]:
         f"{base}/postgres/init.sql": POSTGRES_INIT,
         f"{base}/mlflow/Dockerfile": MLFLOW_DOCKERFILE,
         f"{base}/cli.Dockerfile": cli_dockerfile(),
+        f"{base}/prometheus-targets/serving.json": "[]\n",
     }
+    files.update({f"{base}/{spec.name}.env": compose_service_env(spec)
+                  for spec in SERVICE_SPECS if spec.secrets})
     files.update(grafana_files())
     return files
 
@@ -963,6 +1160,13 @@ def service_readme(spec: ServiceSpec) -> str:
     lines.append(f"| `{GROUPS_SETTING[0]}` | {GROUPS_SETTING[1]} | {per_dep} |")
     lines += [f"| `{var}` | secret (Secret `{SECRET}`, key `{key}`) | dev value in mlmesh.env |"
               for var, (key, _) in SECRETS.items()]
+    for var in spec.secrets:
+        key, _, optional = SERVICE_SECRETS[var]
+        lines.append(f"| `{var}` | {'optional ' if optional else ''}secret (Secret `{SECRET}`, "
+                     f"key `{key}`) | {spec.name}.env |")
+    if spec.ops_view:
+        lines.append("| `MLMESH_OPS_TARGETS` | the services the ops view reads "
+                     "(`name=http://host:port,...`) | every other Deployment |")
     common = '"./libs/common[modeling]"' if spec.modeling else "./libs/common"
     lines += ["", "## Run", "", "```sh", f"pip install {common} ./services/{spec.name}"]
     if len(deps) > 1:
@@ -988,8 +1192,10 @@ def service_readme(spec: ServiceSpec) -> str:
                          f"{min_replicas(g)}-{max_replicas(g)} | {partitions} |")
     if any(d.gpu for d in deps):
         gpu = ", ".join(d.name for d in deps if d.gpu)
-        lines += ["", f"{gpu} requests `nvidia.com/gpu: 1`, tolerates `nvidia.com/gpu` taints "
-                      "and runs on nodes labelled `nvidia.com/gpu.present=true`."]
+        lines += ["", f"{gpu} requests `nvidia.com/gpu: 1`; the prod overlay also makes it "
+                      f"tolerate `{GPU_TAINT}` taints and run on nodes labelled "
+                      f"`{GPU_NODE_LABEL[0]}={GPU_NODE_LABEL[1]}` (the dev overlay drops the "
+                      "GPU: CPU fallback)."]
     if spec.notes:
         lines += ["", spec.notes]
     return "\n".join(lines) + "\n"
@@ -1018,11 +1224,21 @@ docker compose -f deploy/compose/docker-compose.yml \\
 Kafka (KRaft, `localhost:9094` from the host), PostgreSQL (ledger, MLflow and Optuna
 databases), MinIO (`localhost:9001`, buckets `mlmesh` and `mlflow`), MLflow
 (`localhost:5000`), the OTel collector with Jaeger (`localhost:16686`), Prometheus
-(`localhost:9090`) and Grafana (`localhost:3000`, dashboard "mlmesh") come up first;
+(`localhost:9090`) and Grafana (`localhost:3000`) come up first;
 `topic-init` creates every registry topic and DLQ (`python -m mlmesh_cli topics create`),
 then the {len(deps)} mesh containers start (every service; train-gpu and tune as
 planner/worker and coordinator/worker), the gateway with REST on `localhost:{GATEWAY_PORT}`
-and gRPC on `localhost:{GRPC_PORT}`. Settings: `deploy/compose/mlmesh.env` (dev passwords).
+and gRPC on `localhost:{GRPC_PORT}`. Each waits for what it needs to be healthy
+(`depends_on`, `condition: service_healthy`; one-shot jobs: `service_completed_successfully`).
+Settings: `deploy/compose/mlmesh.env` (dev passwords) and `<service>.env` for the secrets
+only one service reads ({", ".join(f"`{s.name}.env`" for s in SERVICE_SPECS if s.secrets)}).
+
+Grafana's provisioned dashboards, built only from metric names the code exports (a contract
+test checks every query): **mesh** (throughput per topic, consumer lag per group, DLQ counts,
+breaker states, stage durations per group, failures, redeliveries, in-flight work) and
+**models** (drift share and drifted windows per model, prediction latency p50/p99, requests
+by outcome). Prometheus scrapes every mesh container's `/metrics`, and the serving apps that
+publish generates once listed in `deploy/compose/prometheus-targets/*.json`.
 
 ## Kubernetes
 
@@ -1030,7 +1246,8 @@ and gRPC on `localhost:{GRPC_PORT}`. Settings: `deploy/compose/mlmesh.env` (dev 
 kubectl create namespace {NAMESPACE}
 kubectl -n {NAMESPACE} create secret generic {SECRET} \\
   --from-literal=postgres-password=... \\
-  --from-literal=s3-access-key-id=... --from-literal=s3-secret-access-key=...
+  --from-literal=s3-access-key-id=... --from-literal=s3-secret-access-key=... \\
+  --from-literal=api-key-pepper=... --from-literal=admin-api-key=...
 kubectl apply -k deploy/k8s/overlays/dev     # or overlays/prod
 ```
 
@@ -1042,14 +1259,32 @@ The PostgreSQL databases `mlmesh`, `optuna` (and `mlflow` for MLflow) must exist
 nodes need the NVIDIA device plugin; `train-gpu-worker` is the only Deployment that asks
 for a GPU.
 
-- `base/`: namespace, ConfigMap, KafkaTopics (+ DLQs, partitions from the registry), and
-  per Deployment (`base/services/<name>.yaml`): Deployment (probes `/healthz`,
-  `/readyz`, resources, non-root), Service, PodDisruptionBudget and one KEDA ScaledObject
-  per consumer group (Kafka lag trigger per input topic).
+- `base/`: namespace, ConfigMap, KafkaTopics (+ DLQs, partitions from the registry,
+  retention 7 days, 30 for DLQs), NetworkPolicies (default deny for every mlmesh pod, DNS),
+  and per Deployment (`base/services/<name>.yaml`): Deployment (probes `/healthz`,
+  `/readyz`, resources, non-root, read-only root filesystem, no service-account token),
+  Service, PodDisruptionBudget, a NetworkPolicy (egress to Kafka, PostgreSQL, MinIO, the
+  OTel collector and, where used, MLflow; public internet only for acquire, git, docs and
+  the gateway's webhooks, never private or metadata ranges; ingress on the metrics port and
+  the gateway's API ports) and one KEDA ScaledObject per consumer group (Kafka lag trigger
+  per input topic, `maxReplicaCount` at most the partitions).
 - `overlays/dev`: half the requests, at most 2 replicas per group, no GPU, one-replica
   topics, debug logs.
-- `overlays/prod`: doubled resources, 2+ gateway replicas, up to 8 GPU workers, image tag
-  `{PROD_TAG}`.
+- `overlays/prod`: doubled resources, 2+ gateway replicas, up to 8 GPU workers on the GPU
+  node pool (`nodeSelector` `{GPU_NODE_LABEL[0]}={GPU_NODE_LABEL[1]}`, toleration for
+  `{GPU_TAINT}` taints), image tag `{PROD_TAG}`.
+
+Secret keys in `{SECRET}`: {", ".join(f"`{k}`" for k, _ in SECRETS.values())} (every
+service), {", ".join(f"`{k}`" + (" (optional)" if o else "") for k, _, o in
+SERVICE_SECRETS.values())}.
+
+## Lint
+
+`make lint-deploy` (part of `make test`) runs `scripts/lint_deploy.sh`: hadolint on every
+Dockerfile (and the serving app's template as publish renders it) and checkov on the
+rendered base, dev and prod manifests and the Dockerfiles, from their own virtual
+environment `.venv-tools`. Accepted findings, each with its reason: `.hadolint.yaml`,
+`.checkov.yaml`.
 """
 
 

@@ -10,7 +10,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY libs/common ./libs/common
 COPY libs/cli ./libs/cli
-RUN pip install --upgrade pip wheel \
+RUN pip install pip==26.3 wheel==0.48.0 \
  && pip wheel --wheel-dir /wheels "./libs/common[otlp]" ./libs/cli \
  && pip install --no-index --find-links /wheels /wheels/*.whl
 
@@ -28,4 +28,5 @@ ENV PATH=/opt/venv/bin:$PATH \
     MLMESH_HTTP_PORT=8000
 WORKDIR /data
 USER 10001:10001
+HEALTHCHECK NONE
 CMD ["python", "-m", "mlmesh_cli", "--help"]
