@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import joblib
@@ -22,9 +23,15 @@ from mlmesh_prep import (
     NoFeaturesError,
     NotEnoughRowsError,
     ProfileMismatchError,
-    prepare,
+)
+from mlmesh_prep import (
+    prepare as prepare_with_fe,
 )
 from mlmesh_profile import profile_table
+
+#: These tests are about splits, cleaning and recommendations; feature engineering (slow,
+#: tested in test_prep_engineering.py) stays off.
+prepare = partial(prepare_with_fe, feature_engineering=False)
 
 
 def _row_keys(df: pd.DataFrame) -> pd.Series:
@@ -207,11 +214,18 @@ def test_dropped_columns_missing_targets_and_cleaning(tmp_path: Path) -> None:
     prep = prepare(df, profile, tmp_path / "out")
     assert prep["dropped_columns"] == {
         "customer_id": "identifier: a distinct value per row carries no signal",
-        "signup": "datetime features arrive with issue 4",
-        "note": "free text: text features are not supported yet",
         "source": "constant: at most one distinct value",
     }
-    assert prep["feature_columns"] == ["plan", "tenure", "vip"]
+    # datetime and free text are features now (calendar parts, TF-IDF)
+    assert prep["feature_columns"] == ["signup", "note", "plan", "tenure", "vip"]
+    assert prep["feature_kinds"] == {
+        "signup": "datetime",
+        "note": "text",
+        "plan": "categorical",
+        "tenure": "numeric",
+        "vip": "boolean",
+    }
+    assert prep["datetime_columns"] == ["signup"] and prep["text_columns"] == ["note"]
     assert prep["numeric_columns"] == ["tenure"]
     assert prep["categorical_columns"] == ["plan", "vip"]
     assert prep["rows_dropped_missing_target"] == 30
@@ -223,7 +237,7 @@ def test_dropped_columns_missing_targets_and_cleaning(tmp_path: Path) -> None:
     assert "'tenure': 1 infinite values set to missing" in text
     assert "'plan' mixes value types" in text
     _, train, valid, test, _ = _load(tmp_path / "out")
-    assert list(train.columns) == ["plan", "tenure", "vip", "churn"]
+    assert list(train.columns) == ["signup", "note", "plan", "tenure", "vip", "churn"]
     whole = pd.concat([train, valid, test])
     assert whole["churn"].notna().all()
     assert not np.isinf(whole["tenure"].dropna()).any()

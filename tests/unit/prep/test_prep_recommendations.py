@@ -3,6 +3,7 @@ rows, chronological splits for forecasting, label sets for multilabel targets.""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,14 @@ import pytest
 from palmerpenguins import load_penguins
 
 from mlmesh_common.modeling import load_prepared
-from mlmesh_prep import InvalidProfileError, prepare
+from mlmesh_prep import InvalidProfileError
+from mlmesh_prep import prepare as prepare_with_fe
 from mlmesh_prep.preparation import encode_label_sets
 from mlmesh_profile import profile_table
+
+#: These tests are about splits, cleaning and recommendations; feature engineering (slow,
+#: tested in test_prep_engineering.py) stays off.
+prepare = partial(prepare_with_fe, feature_engineering=False)
 
 
 def _leaky(n: int = 1_200) -> pd.DataFrame:
@@ -97,8 +103,9 @@ def test_forecasting_gets_a_chronological_split_and_contiguous_folds(tmp_path: P
     profile = profile_table(df)
     assert profile["task"]["kind"] == "time_series_forecasting"
     prep = prepare(df, profile, tmp_path, seed=3)
-    assert (prep["split_strategy"], prep["time_column"]) == ("chronological", "day")
+    assert (prep["split_strategy"], prep["time_column"]) == ("time", "day")
     assert prep["stratified"] is False and prep["fold_strategy"].startswith("KFold (contiguous")
+    assert prep["fold_order"] == "time"
     day_of = dict(zip(df["temperature"], df["day"], strict=True))
     days = {name: pd.read_parquet(tmp_path / f"{name}.parquet")["temperature"].map(day_of)
             for name in ("train", "valid", "test")}  # fmt: skip
@@ -108,7 +115,7 @@ def test_forecasting_gets_a_chronological_split_and_contiguous_folds(tmp_path: P
     folds = pd.read_parquet(tmp_path / "folds.parquet")["fold"]
     assert folds.is_monotonic_increasing and sorted(folds.unique()) == list(range(5))
     data = load_prepared(tmp_path)
-    assert data.X_train.shape == (len(days["train"]), 2)
+    assert data.X_train.shape == (len(days["train"]), 3)  # the day is a feature too
 
     shuffled = df.sample(frac=1, random_state=0).reset_index(drop=True)
     again = prepare(shuffled, {**profile}, tmp_path / "shuffled", seed=3)
@@ -148,5 +155,6 @@ def test_a_datetime_index_is_read_like_the_profile_reads_it(tmp_path: Path) -> N
     indexed = _series().set_index("day")
     profile = profile_table(indexed)
     prep = prepare(indexed, profile, tmp_path)
-    assert (prep["split_strategy"], prep["time_column"]) == ("chronological", "day")
-    assert prep["dropped_columns"] == {"day": "datetime features arrive with issue 4"}
+    assert (prep["split_strategy"], prep["time_column"]) == ("time", "day")
+    assert prep["dropped_columns"] == {}
+    assert prep["columns"]["day"]["encoding"] == "datetime_parts"

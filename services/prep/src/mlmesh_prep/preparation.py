@@ -1,25 +1,33 @@
-"""Prepare a profiled table for modelling: clean, split, assign folds, fit a preprocessor.
+"""Prepare a profiled table for modelling: clean, split, assign folds, fit preprocessors.
 
 :func:`prepare` writes the PREPARED folder (``train/valid/test.parquet``,
-``folds.parquet``, ``preprocessor.joblib``, ``prep.json``) and returns prep.json's dict.
-The splits keep the original feature values; the fitted ``ColumnTransformer`` is what
-turns them into a numeric matrix, and consumers ``sklearn.base.clone()`` it per CV fold.
+``folds.parquet``, ``preprocessor.joblib``, ``preprocessor_trees.joblib``, ``prep.json``)
+and returns prep.json's dict. The splits keep the original feature values; the fitted
+preprocessors turn them into numeric matrices, and consumers ``sklearn.base.clone()`` one
+per CV fold and fit it on that fold's train rows with the target (target encoding fits
+inside ``fit``). ``preprocessor.joblib`` is dense and scaled (linear, SVM, KNN, MLP);
+``preprocessor_trees.joblib`` is unscaled with low-cardinality categories as integer codes
+(output indices in prep.json ``tree_categorical_features``).
 
-The preprocessor uses only scikit-learn, pandas and the standard library, so loading it
-does not need this package installed.
+The preprocessors use scikit-learn and :mod:`mlmesh_common.preprocessing` only, so loading
+them does not need this package installed.
 
 Prep reads the profile's ``recommendations`` (when present) and carries out the automatic
 ones: ``drop`` (a feature, e.g. one that leaks the target; the profile's reason goes into
 ``dropped_columns``), ``drop_duplicate_rows``, ``split_by_time`` (a chronological split
 and contiguous folds, for time-series forecasting) and ``encode_target`` (label sets of a
 multilabel target become one class each). The rest is advice and is left alone.
+
+How each column is imputed and encoded is chosen from the train split (see
+:mod:`mlmesh_prep.features`); generated features are kept only where cross-validation
+shows they help (see :mod:`mlmesh_prep.engineering`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import operator
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,28 +35,32 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder
+
+from mlmesh_prep.engineering import FE_TIME_BUDGET_S, engineer_features
+from mlmesh_prep.features import (
+    MAX_ONE_HOT_CATEGORIES,
+    ColumnChoice,
+    FeaturePlan,
+    plan_columns,
+)
+from mlmesh_prep.splitting import STRATEGIES, NotEnoughRowsError, SplitError, split_rows
 
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 FILES = ("train.parquet", "valid.parquet", "test.parquet", "folds.parquet",
-         "preprocessor.joblib", "prep.json")  # fmt: skip
-#: One-hot columns per categorical feature at most; rarer categories share one column.
-MAX_ONE_HOT_CATEGORIES = 50
+         "preprocessor.joblib", "preprocessor_trees.joblib", "prep.json")  # fmt: skip
 #: Why columns of each kind are left out of the features.
 DROP_REASONS = {
     "id": "identifier: a distinct value per row carries no signal",
     "constant": "constant: at most one distinct value",
-    "text": "free text: text features are not supported yet",
-    "datetime": "datetime features arrive with issue 4",
 }
 NUMERIC_KINDS = frozenset({"numeric"})
 CATEGORICAL_KINDS = frozenset({"categorical", "boolean"})
+OTHER_FEATURE_KINDS = frozenset({"datetime", "text"})
 #: Profile recommendations prep carries out; other actions are advice for people.
 APPLIED_ACTIONS = frozenset({"drop", "drop_duplicate_rows", "split_by_time", "encode_target"})
+
+__all__ = ["MAX_ONE_HOT_CATEGORIES", "NotEnoughRowsError"]
 
 
 class PrepError(ValueError):
@@ -63,12 +75,8 @@ class ProfileMismatchError(PrepError):
     """The profile describes a different table than the one given."""
 
 
-class InvalidSplitError(PrepError):
-    """The split sizes or fold count are out of range."""
-
-
-class NotEnoughRowsError(PrepError):
-    """Too few usable rows to make non-empty splits and folds."""
+class InvalidSplitError(PrepError, SplitError):
+    """The split sizes, fold count, strategy or its group/time column are unusable."""
 
 
 class UnusableTargetError(PrepError):
@@ -88,18 +96,32 @@ def prepare(
     test_size: float = 0.15,
     valid_size: float = 0.15,
     n_folds: int = 5,
+    split_strategy: str = "",
+    group_column: str = "",
+    time_column: str = "",
+    feature_engineering: bool = True,
+    fe_time_budget_s: float = FE_TIME_BUDGET_S,
+    outliers: str = "auto",
 ) -> dict[str, Any]:
     """Write the PREPARED folder for ``df`` into ``out_dir`` and return prep.json's dict.
 
-    Rows without a target are dropped; id, constant, text and datetime columns are left
-    out with a reason, and so are the features the profile recommends dropping; the split
-    is seeded and stratified for classification (plain random, with a warning, when a
-    class is too small), or chronological when the profile recommends it; ``n_folds``
-    fold numbers are assigned to the train rows; the ``ColumnTransformer`` (median impute +
-    scale for numbers, most-frequent impute + one-hot for categories and booleans) is
-    fitted on the train features only. Same inputs and seed give the same files.
+    Rows without a target are dropped; id and constant columns are left out with a
+    reason, and so are the features the profile recommends dropping. ``split_strategy``
+    is ``stratified`` (the classification default; random, with a warning, when a class
+    is too small), ``random``, ``group`` (``group_column``'s values never cross a split or
+    a fold; the column is not a feature) or ``time`` (chronological on ``time_column``, or
+    the profile's recommended time column when empty); empty or ``auto`` picks the
+    profile's time split when it recommends one, else the default. ``n_folds`` fold
+    numbers go to the train rows. Imputation, encodings and outlier treatment
+    (``outliers``: auto, clip or none) are chosen per column on the train split; with
+    ``feature_engineering`` generated features are tried within ``fe_time_budget_s``
+    seconds and kept where cross-validation shows a gain. Same inputs and seed give the
+    same files.
     """
+    started = time.monotonic()
+    timings: dict[str, float] = {}
     _check_sizes(test_size, valid_size, n_folds)
+    strategy = _check_strategy(split_strategy, group_column, time_column)
     target, problem_type, metric, kinds = _read_profile(profile)
     actions = _read_recommendations(profile)
     df = _with_string_names(df)
@@ -139,10 +161,19 @@ def prepare(
         notes.append(f"dropped {dropped_rows} rows whose target '{target}' is missing")
     data = df.loc[usable].reset_index(drop=True)
 
-    feature_columns, numeric_columns, categorical_columns, dropped_columns = _select_features(
-        data, kinds, target, actions.get("drop", []), applied, notes
+    group = group_column if strategy == "group" else ""
+    if group and group not in data.columns:
+        raise InvalidSplitError(
+            f"group_column '{group}' is not a column of the table (columns: "
+            f"{', '.join(data.columns)}); name the column whose rows must stay together"
+        )
+    if group == target:
+        raise InvalidSplitError(f"group_column '{group}' is the target; name another column")
+    feature_kinds, dropped_columns = _select_features(
+        data, kinds, target, actions.get("drop", []), applied, notes, group
     )
-    data = _clean_features(data, numeric_columns, categorical_columns, notes)
+    data = _clean_features(data, feature_kinds, notes)
+    feature_columns = list(feature_kinds)
 
     y = data[target]
     class_labels: list[str] = []
@@ -162,42 +193,86 @@ def prepare(
             )
         class_labels = _class_labels(y)
 
-    time_column = _time_column(actions, data, target, notes)
-    if time_column is not None:
-        applied.append(actions["split_by_time"][0])
-        train_idx, valid_idx, test_idx = _chronological_split(
-            data[time_column], test_size, valid_size, n_folds
-        )
-        stratified, split_strategy = False, "chronological"
-    else:
-        train_idx, valid_idx, test_idx, stratified = _split(
-            len(data), strat_labels, seed, test_size, valid_size, n_folds, notes
-        )
-        split_strategy = "stratified" if stratified else "random"
-    train = data.iloc[train_idx].reset_index(drop=True)
-    valid = data.iloc[valid_idx].reset_index(drop=True)
-    test = data.iloc[test_idx].reset_index(drop=True)
-    if time_column is not None:
-        folds, fold_strategy = _contiguous_folds(len(train), n_folds)
-    else:
-        train_labels = None if strat_labels is None else strat_labels.iloc[train_idx]
-        folds, fold_strategy = _assign_folds(len(train), train_labels, n_folds, seed, notes)
+    strategy, time_col = _resolve_strategy(
+        strategy, time_column, actions, data, target, problem_type, applied, notes
+    )
+    try:
+        split = split_rows(
+            len(data), strategy, labels=strat_labels,
+            groups=data[group] if group else None,
+            times=data[time_col] if time_col else None, seed=seed, test_size=test_size,
+            valid_size=valid_size, n_folds=n_folds, notes=notes,
+        )  # fmt: skip
+    except NotEnoughRowsError:
+        raise
+    except SplitError as exc:
+        raise InvalidSplitError(str(exc)) from exc
+    train = data.iloc[split.train].reset_index(drop=True)
+    valid = data.iloc[split.valid].reset_index(drop=True)
+    test = data.iloc[split.test].reset_index(drop=True)
+    timings["split"] = time.monotonic() - started
 
-    preprocessor = build_preprocessor(numeric_columns, categorical_columns)
+    mark = time.monotonic()
+    choices = plan_columns(train[feature_columns], train[target], feature_kinds, problem_type,
+                           outliers=outliers)  # fmt: skip
+    plan = FeaturePlan(choices, problem_type, seed)
+    timings["plan"] = time.monotonic() - mark
+
+    mark = time.monotonic()
+    provenance: list[dict[str, Any]] = []
+    if feature_engineering:
+        try:
+            engineered = engineer_features(
+                plan, train[feature_columns], train[target], split.folds,
+                problem_type=problem_type, seed=seed, forward=split.fold_order == "time",
+                time_budget_s=fe_time_budget_s,
+            )  # fmt: skip
+        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
+            # Feature engineering is an optional improvement: the plain plan still works.
+            notes.append(f"feature engineering failed ({type(exc).__name__}: {exc}); skipped")
+            fe_summary = {"enabled": False, "skipped": f"failed: {type(exc).__name__}: {exc}",
+                          "steps": []}  # fmt: skip
+        else:
+            plan, provenance = engineered.plan, engineered.provenance
+            fe_summary = engineered.summary
+    else:
+        fe_summary = {"enabled": False, "skipped": "feature engineering turned off", "steps": []}
+    fe_summary["generated_kept"] = len(plan.generated)
+    timings["feature_engineering"] = time.monotonic() - mark
+    for name in plan.excluded:
+        if name not in plan.raw_columns():
+            dropped_columns[name] = "feature selection: " + _selection_reason(fe_summary)
+    feature_columns = plan.raw_columns()
+
+    mark = time.monotonic()
+    dense = plan.dense()
+    trees, tree_categorical = plan.trees()
+    y_fit = _fit_target(train[target], problem_type)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        preprocessor.fit(train[feature_columns])
-    notes.extend(f"preprocessor: {w.message}" for w in caught)
-    n_transformed = int(preprocessor.transform(valid[feature_columns]).shape[1])
+        dense.fit(train[feature_columns], y_fit)
+        trees.fit(train[feature_columns], y_fit)
+    notes.extend(f"preprocessor: {w.message}" for w in caught
+                 if not issubclass(w.category, DeprecationWarning))  # fmt: skip
+    n_transformed = int(dense.transform(valid[feature_columns]).shape[1])
+    n_tree = int(trees.transform(valid[feature_columns]).shape[1])
+    timings["fit"] = time.monotonic() - mark
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keep = [c for c in data.columns if c in set(feature_columns) or c == target]
+    wanted = set(feature_columns) | {target} | ({group} if group else set())
+    keep = [c for c in data.columns if c in wanted]
     for name, part in (("train", train), ("valid", valid), ("test", test)):
         part[keep].to_parquet(out_dir / f"{name}.parquet", engine="pyarrow", index=False)
-    pd.DataFrame({"fold": folds}).to_parquet(out_dir / "folds.parquet", index=False)
-    joblib.dump(preprocessor, out_dir / "preprocessor.joblib")
+    pd.DataFrame({"fold": split.folds}).to_parquet(out_dir / "folds.parquet", index=False)
+    joblib.dump(dense, out_dir / "preprocessor.joblib")
+    joblib.dump(trees, out_dir / "preprocessor_trees.joblib")
 
+    used = {c.name: c for c in plan.columns if c.name in set(feature_columns)}
+    numeric_columns = [c for c in feature_columns if used[c].kind == "numeric"]
+    categorical_columns = [c for c in feature_columns
+                           if used[c].kind in ("categorical", "boolean")]  # fmt: skip
+    timings["total"] = time.monotonic() - started
     prep = {
         "target": target,
         "problem_type": problem_type,
@@ -205,6 +280,8 @@ def prepare(
         "feature_columns": feature_columns,
         "numeric_columns": numeric_columns,
         "categorical_columns": categorical_columns,
+        "datetime_columns": [c for c in feature_columns if used[c].kind == "datetime"],
+        "text_columns": [c for c in feature_columns if used[c].kind == "text"],
         "dropped_columns": dropped_columns,
         "n_folds": n_folds,
         "seed": seed,
@@ -214,61 +291,133 @@ def prepare(
         "rows_dropped_missing_target": dropped_rows,
         "test_size": test_size,
         "valid_size": valid_size,
-        "stratified": stratified,
-        "fold_strategy": fold_strategy,
+        "stratified": split.stratified,
+        "fold_strategy": split.fold_strategy,
+        "fold_order": split.fold_order,
         "n_transformed_features": n_transformed,
+        "n_tree_features": n_tree,
+        "tree_categorical_features": tree_categorical,
         "warnings": notes,
         "files": list(FILES),
-        "split_strategy": split_strategy,
-        "time_column": time_column,
+        "split_strategy": split.strategy,
+        "group_column": group or None,
+        "time_column": time_col,
         "rows_dropped_duplicates": duplicates_dropped,
         "target_encoding": target_encoding,
         "recommendations_applied": applied,
+        "feature_kinds": {c: used[c].kind for c in feature_columns},
+        "columns": {c: used[c].to_json() for c in feature_columns},
+        "imputation": {c: _imputation_label(used[c]) for c in feature_columns},
+        "encoding": {c: {"dense": used[c].encoding, "trees": used[c].tree_encoding}
+                     for c in feature_columns},  # fmt: skip
+        "outlier_treatment": {
+            "mode": outliers,
+            "clipped_columns": [c for c in feature_columns if used[c].outliers == "clip"],
+            "quantiles": [0.01, 0.99],
+            "applies_to": "preprocessor.joblib only (trees are insensitive to outliers)",
+        },
+        "generated_features": provenance,
+        "n_generated_features": len(plan.generated),
+        "generated_feature_specs": plan.generated,
+        "feature_engineering": fe_summary,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
     (out_dir / "prep.json").write_text(json.dumps(prep, indent=2, allow_nan=False) + "\n")
     return prep
 
 
-def build_preprocessor(
-    numeric_columns: list[str], categorical_columns: list[str]
-) -> ColumnTransformer:
-    """An unfitted ``ColumnTransformer`` for the given numeric and categorical columns.
+def build_preprocessor(numeric_columns: list[str], categorical_columns: list[str]) -> Any:
+    """An unfitted dense preprocessor with the simplest choices for the given columns.
 
-    Numbers: median imputation then standard scaling. Categories and booleans: cast to
-    pandas strings (so mixed types work, missing stays missing), most-frequent
-    imputation, then one-hot encoding that ignores unseen categories.
+    Numbers: median imputation then standard scaling. Categories: cast to strings,
+    most-frequent imputation, one-hot encoding that ignores unseen categories.
     """
-    transformers: list[tuple[str, Pipeline, list[str]]] = []
-    if numeric_columns:
-        numeric = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="median")),
-                ("scale", StandardScaler()),
-            ]
+    columns = [
+        ColumnChoice(c, "numeric", 0.0, 0, "median", False, "standard_scale", "number")
+        for c in numeric_columns
+    ] + [
+        ColumnChoice(c, "categorical", 0.0, 0, "most_frequent", False, "one_hot", "code")
+        for c in categorical_columns
+    ]  # fmt: skip
+    return FeaturePlan(columns, "binary").dense()
+
+
+def _imputation_label(choice: ColumnChoice) -> str:
+    label = choice.imputation
+    return f"{label} + indicator" if choice.missing_indicator else label
+
+
+def _selection_reason(summary: dict[str, Any]) -> str:
+    for step in summary.get("steps", []):
+        if step.get("step") == "selection" and step.get("kept"):
+            return f"{step.get('best_method')} subset cross-validated better without it"
+    return "not selected"
+
+
+def _fit_target(y: pd.Series, problem_type: str) -> np.ndarray:
+    """The target as models see it: label codes for classes, floats for regression."""
+    if problem_type == "regression":
+        return y.to_numpy(dtype=np.float64)
+    return LabelEncoder().fit_transform(y.astype(str).to_numpy())
+
+
+def _check_strategy(strategy: str, group_column: str, time_column: str) -> str:
+    strategy = (strategy or "").strip().lower()
+    strategy = "" if strategy == "auto" else strategy
+    if strategy and strategy not in STRATEGIES:
+        raise InvalidSplitError(
+            f"split_strategy={strategy!r} is not one of auto, {', '.join(STRATEGIES)}"
         )
-        transformers.append(("num", numeric, list(numeric_columns)))
-    if categorical_columns:
-        categorical = Pipeline(
-            [
-                (
-                    "as_str",
-                    FunctionTransformer(
-                        operator.methodcaller("astype", "string"), feature_names_out="one-to-one"
-                    ),
-                ),
-                ("impute", SimpleImputer(strategy="most_frequent", missing_values=pd.NA)),
-                (
-                    "onehot",
-                    OneHotEncoder(
-                        handle_unknown="ignore",
-                        sparse_output=False,
-                        max_categories=MAX_ONE_HOT_CATEGORIES,
-                    ),
-                ),
-            ]
+    if strategy == "group" and not group_column:
+        raise InvalidSplitError(
+            "split_strategy=group needs group_column: the column whose rows must stay together"
         )
-        transformers.append(("cat", categorical, list(categorical_columns)))
-    return ColumnTransformer(transformers, remainder="drop")
+    if time_column and strategy not in ("", "time"):
+        raise InvalidSplitError(
+            f"time_column is only used with split_strategy=time, not {strategy!r}"
+        )
+    return strategy
+
+
+def _resolve_strategy(
+    strategy: str,
+    time_column: str,
+    actions: dict[str, list[dict[str, Any]]],
+    data: pd.DataFrame,
+    target: str,
+    problem_type: str,
+    applied: list[dict[str, Any]],
+    notes: list[str],
+) -> tuple[str, str | None]:
+    """The split strategy to use and its time column (None unless the split is by time)."""
+    if time_column and not strategy:
+        strategy = "time"
+    if strategy == "time":
+        if time_column:
+            if time_column not in data.columns or time_column == target:
+                raise InvalidSplitError(
+                    f"time_column '{time_column}' is not a feature column of the table "
+                    f"(columns: {', '.join(data.columns)}); name the column that orders rows"
+                )
+            return "time", time_column
+        recommended = _time_column(actions, data, target, notes)
+        if recommended is None:
+            raise InvalidSplitError(
+                "split_strategy=time needs time_column (the profile recommends none); name "
+                "the column that orders the rows in time"
+            )
+        applied.append(actions["split_by_time"][0])
+        return "time", recommended
+    if not strategy:
+        recommended = _time_column(actions, data, target, notes)
+        if recommended is not None:
+            applied.append(actions["split_by_time"][0])
+            return "time", recommended
+        strategy = "random" if problem_type == "regression" else "stratified"
+    if strategy == "stratified" and problem_type == "regression":
+        notes.append("split_strategy=stratified needs classes; a regression split is random")
+        strategy = "random"
+    return strategy, None
 
 
 # --- validation ------------------------------------------------------------------------
@@ -377,9 +526,10 @@ def _select_features(
     drops: list[dict[str, Any]],
     applied: list[dict[str, Any]],
     notes: list[str],
-) -> tuple[list[str], list[str], list[str], dict[str, str]]:
-    numeric: list[str] = []
-    categorical: list[str] = []
+    group_column: str = "",
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Feature columns with their feature kind, and the dropped columns with a reason."""
+    features: dict[str, str] = {}
     dropped: dict[str, str] = {}
     recommended: dict[str, dict[str, Any]] = {}
     for rec in drops:
@@ -395,7 +545,9 @@ def _select_features(
         if name == target:
             continue
         kind = kinds[name]
-        if kind in DROP_REASONS:
+        if name == group_column:
+            dropped[name] = "group column: keeps rows together across splits, not a feature"
+        elif kind in DROP_REASONS:
             dropped[name] = DROP_REASONS[kind]
             if name in recommended:
                 applied.append(recommended[name])
@@ -407,40 +559,37 @@ def _select_features(
         elif kind in NUMERIC_KINDS:
             series = data[name]
             if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-                numeric.append(name)
+                features[name] = "numeric"
             else:  # profiled as numeric but stored otherwise: treat the values as labels
-                categorical.append(name)
-        elif kind in CATEGORICAL_KINDS:
-            categorical.append(name)
+                features[name] = "categorical"
+        elif kind in CATEGORICAL_KINDS or kind in OTHER_FEATURE_KINDS:
+            features[name] = kind
         else:
             raise InvalidProfileError(f"column '{name}' has unknown kind {kind!r} in the profile")
-    features = [c for c in data.columns if c in set(numeric) | set(categorical)]
     if not features:
         raise NoFeaturesError(
             "no feature columns are left after dropping "
             + ", ".join(f"'{k}' ({v})" for k, v in dropped.items())
-            + "; add usable numeric or categorical columns to the dataset"
+            + "; add usable numeric, categorical, datetime or text columns to the dataset"
         )
-    return features, numeric, categorical, dropped
+    return features, dropped
 
 
 def _clean_features(
-    data: pd.DataFrame, numeric: list[str], categorical: list[str], notes: list[str]
+    data: pd.DataFrame, feature_kinds: dict[str, str], notes: list[str]
 ) -> pd.DataFrame:
     """Infinite numbers become missing; mixed-type category columns become strings."""
     data = data.copy()
-    for name in numeric:
+    for name, kind in feature_kinds.items():
         values = data[name]
-        if pd.api.types.is_float_dtype(values):
+        if kind == "numeric" and pd.api.types.is_float_dtype(values):
             infinite = np.isinf(values.to_numpy(dtype=np.float64, na_value=np.nan))
             if infinite.any():
                 data[name] = values.mask(infinite)
                 notes.append(
                     f"column '{name}': {int(infinite.sum())} infinite values set to missing"
                 )
-    for name in categorical:
-        values = data[name]
-        if pd.api.types.is_object_dtype(values):
+        elif kind in CATEGORICAL_KINDS and pd.api.types.is_object_dtype(values):
             types = {type(v) for v in values.dropna()}
             if len(types) > 1:
                 data[name] = values.astype("string").astype(object).where(values.notna(), None)
@@ -487,55 +636,7 @@ def _class_labels(y: pd.Series) -> list[str]:
     return [str(v) for v in values]
 
 
-# --- split and folds -------------------------------------------------------------------
-
-
-def _split(
-    n: int,
-    labels: pd.Series | None,
-    seed: int,
-    test_size: float,
-    valid_size: float,
-    n_folds: int,
-    notes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    n_test = math.ceil(test_size * n)
-    n_valid = math.ceil(valid_size / (1 - test_size) * (n - n_test))
-    n_train = n - n_test - n_valid
-    if n_test < 1 or n_valid < 1 or n_train < max(n_folds, 2):
-        raise NotEnoughRowsError(
-            f"{n} usable rows are too few for test_size={test_size}, valid_size={valid_size} "
-            f"and {n_folds} folds (train would get {n_train}); give more rows or fewer folds"
-        )
-    positions = np.arange(n)
-    stratified = labels is not None
-    if labels is not None:
-        smallest = labels.value_counts()
-        if smallest.min() < 3:
-            rare = ", ".join(map(str, smallest[smallest < 3].index))
-            notes.append(
-                f"class(es) {rare} have fewer than 3 rows, too few to appear in every split; "
-                "the split is random, not stratified"
-            )
-            stratified = False
-
-    def cut(idx: np.ndarray, size: float, strat: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        nonlocal stratified
-        if stratified and strat is not None:
-            try:
-                return tuple(
-                    train_test_split(idx, test_size=size, random_state=seed, stratify=strat)
-                )
-            except ValueError as exc:
-                notes.append(f"stratified split impossible ({exc}); the split is random")
-                stratified = False
-        return tuple(train_test_split(idx, test_size=size, random_state=seed))
-
-    strat_all = None if labels is None else labels.to_numpy()
-    rest, test_idx = cut(positions, n_test, strat_all)
-    strat_rest = None if strat_all is None else strat_all[rest]
-    train_idx, valid_idx = cut(rest, n_valid, strat_rest)
-    return np.sort(train_idx), np.sort(valid_idx), np.sort(test_idx), stratified
+# --- split -----------------------------------------------------------------------------
 
 
 def _time_column(
@@ -549,57 +650,3 @@ def _time_column(
                      "column of the table; the split is random")
         return None
     return str(column)
-
-
-def _chronological_split(
-    times: pd.Series, test_size: float, valid_size: float, n_folds: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test = the latest rows, valid = the ones before, train = the rest (oldest first).
-
-    Rows whose time is missing or unreadable count as the oldest.
-    """
-    n = len(times)
-    n_test = math.ceil(test_size * n)
-    n_valid = math.ceil(valid_size / (1 - test_size) * (n - n_test))
-    n_train = n - n_test - n_valid
-    if n_test < 1 or n_valid < 1 or n_train < max(n_folds, 2):
-        raise NotEnoughRowsError(
-            f"{n} usable rows are too few for test_size={test_size}, valid_size={valid_size} "
-            f"and {n_folds} folds (train would get {n_train}); give more rows or fewer folds"
-        )
-    if not pd.api.types.is_datetime64_any_dtype(times):
-        times = pd.to_datetime(times.astype(str).where(times.notna()), errors="coerce",
-                               format="mixed")  # fmt: skip
-    order = np.argsort(times.to_numpy(dtype="datetime64[ns]").astype(np.int64), kind="stable")
-    return order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]
-
-
-def _contiguous_folds(n_train: int, n_folds: int) -> tuple[np.ndarray, str]:
-    """Folds as consecutive blocks of the time-ordered train rows (no shuffling)."""
-    folds = np.empty(n_train, dtype=np.int64)
-    blocks = KFold(n_splits=n_folds, shuffle=False).split(np.zeros(n_train))
-    for fold, (_, idx) in enumerate(blocks):
-        folds[idx] = fold
-    return folds, "KFold (contiguous blocks in time order)"
-
-
-def _assign_folds(
-    n_train: int, labels: pd.Series | None, n_folds: int, seed: int, notes: list[str]
-) -> tuple[np.ndarray, str]:
-    folds = np.full(n_train, -1, dtype=np.int64)
-    placeholder = np.zeros(n_train)
-    if labels is not None:
-        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                for fold, (_, idx) in enumerate(splitter.split(placeholder, labels.to_numpy())):
-                    folds[idx] = fold
-            notes.extend(f"folds: {w.message}" for w in caught)
-            return folds, "StratifiedKFold"
-        except ValueError as exc:
-            notes.append(f"stratified folds impossible ({exc}); folds are random")
-    splitter_plain = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (_, idx) in enumerate(splitter_plain.split(placeholder)):
-        folds[idx] = fold
-    return folds, "KFold"
