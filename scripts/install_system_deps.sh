@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages mlmesh needs beyond Python: TeX Live (from Debian's
-# packages) to compile the docs stage's white paper, and poppler-utils to check the PDF.
-# Idempotent: does nothing when latexmk, pdflatex and bibtex are already on PATH.
+# packages) to compile the docs stage's white paper, poppler-utils to check the PDF, and
+# chromium for the dashboard's browser tests.
+# Idempotent: does nothing when latexmk, pdflatex, bibtex, pdftotext and chromium are on PATH.
 # Runs as root directly, or through sudo when run by another user.
 set -euo pipefail
 
@@ -11,14 +12,16 @@ PACKAGES=(
     texlive-fonts-recommended   # Latin Modern / Times fonts for the PDF
     latexmk                     # drives pdflatex + bibtex until references settle
     poppler-utils               # pdftotext / pdfinfo, used by tests to read the PDF
+    chromium                    # headless browser for the dashboard tests (Python playwright)
 )
 
 missing=()
-for tool in latexmk pdflatex bibtex pdftotext; do
+for tool in latexmk pdflatex bibtex pdftotext chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install_system_deps: latexmk, pdflatex, bibtex and pdftotext are present; nothing to do"
+    echo "install_system_deps: latexmk, pdflatex, bibtex, pdftotext and chromium are present;" \
+         "nothing to do"
     exit 0
 fi
 echo "install_system_deps: missing ${missing[*]}; installing ${PACKAGES[*]}"
@@ -43,7 +46,7 @@ echo "install_system_deps: ${as_root[*]:-}apt-get update"
 "${as_root[@]}" apt-get update -q
 echo "install_system_deps: ${as_root[*]:-}apt-get install --no-install-recommends ${PACKAGES[*]}"
 "${as_root[@]}" apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
-for tool in latexmk pdflatex bibtex pdftotext; do
+for tool in latexmk pdflatex bibtex pdftotext chromium; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "install_system_deps: $tool is still missing after the install" >&2
         exit 1

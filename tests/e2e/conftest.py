@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlmesh_cli import runner
+from mlmesh_common import apikeys
 from mlmesh_common.broker import free_port
 
 
@@ -31,6 +32,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                          for p in sorted((home / "logs").glob("*.log")))
         runner.shutdown(home)
         pytest.fail(f"mesh did not become ready:\n{logs}")
+    # Every gateway call needs a key: the tests' clients send the admin key `mlmesh up` wrote.
+    os.environ["MLMESH_API_KEY"] = apikeys.read_admin_key(home)
+    assert os.environ["MLMESH_API_KEY"], "the runner wrote no admin key into the mesh home"
     yield state
     runner.shutdown(home)
 

@@ -16,7 +16,7 @@ from sklearn.datasets import load_breast_cancer
 
 from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
 from mlmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from mlmesh_cli.client import GatewayClient
+from mlmesh_cli.client import GatewayClient, authorized_channel
 from mlmesh_cli.demo import penguins_csv, start_serving_app
 
 pytestmark = pytest.mark.e2e
@@ -129,7 +129,7 @@ def test_grpc_submission_over_file_source(mesh: dict, tmp_path: Path) -> None:
     frame = load_breast_cancer(as_frame=True).frame
     csv = tmp_path / "breast_cancer.csv"
     frame.to_csv(csv, index=False)
-    with grpc.insecure_channel(mesh["grpc_target"]) as channel:
+    with authorized_channel(mesh["grpc_target"]) as channel:
         stub = gateway_pb2_grpc.ExperimentServiceStub(channel)
         created = stub.SubmitExperiment(gateway_pb2.SubmitExperimentRequest(
             spec=ExperimentSpec(dataset_uri=csv.as_uri(), time_budget_s=60, max_trials=4,

@@ -49,6 +49,8 @@ async def test_record_inspect_replay_purge(mesh_settings: Settings) -> None:
     await asyncio.gather(worker.start(), gateway.start())
     grpc_server, port = await start_grpc(Experiments(gateway), "127.0.0.1", free_port())
     app = create_app(Experiments(gateway))
+    key = await app.state.security.mint("admin", ["*"])
+    auth = (("authorization", f"Bearer {key}"),)
     try:
         gateway.ledger.create_experiment(experiment, "p", {})
         env = new_envelope(topics.DATASET_ACQUIRED,
@@ -61,7 +63,7 @@ async def test_record_inspect_replay_purge(mesh_settings: Settings) -> None:
                                      key=experiment.encode(), headers=[("x-test", b"1")])
         await producer.stop()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gw") as rest:
+                                     base_url="http://gw", headers=dict(auth)) as rest:
             letters: list = []
             deadline = time.monotonic() + 60
             while not letters and time.monotonic() < deadline:
@@ -81,18 +83,19 @@ async def test_record_inspect_replay_purge(mesh_settings: Settings) -> None:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = gateway_pb2_grpc.DeadLetterServiceStub(channel)
                 listed = await stub.ListDeadLetters(
-                    gateway_pb2.ListDeadLettersRequest(experiment_id=experiment))
+                    gateway_pb2.ListDeadLettersRequest(experiment_id=experiment), metadata=auth)
                 assert [d.id for d in listed.dead_letters] == [letter["id"]]
                 with pytest.raises(grpc.aio.AioRpcError) as missing:
-                    await stub.GetDeadLetter(gateway_pb2.GetDeadLetterRequest(id="nope"))
+                    await stub.GetDeadLetter(gateway_pb2.GetDeadLetterRequest(id="nope"),
+                                             metadata=auth)
                 assert missing.value.code() == grpc.StatusCode.NOT_FOUND
                 fixed.append(True)
                 replayed = await stub.ReplayDeadLetter(
-                    gateway_pb2.ReplayDeadLetterRequest(id=letter["id"]))
+                    gateway_pb2.ReplayDeadLetterRequest(id=letter["id"]), metadata=auth)
                 assert replayed.status == "replayed"
                 with pytest.raises(grpc.aio.AioRpcError) as again:
                     await stub.ReplayDeadLetter(
-                        gateway_pb2.ReplayDeadLetterRequest(id=letter["id"]))
+                        gateway_pb2.ReplayDeadLetterRequest(id=letter["id"]), metadata=auth)
                 assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             deadline = time.monotonic() + 30
             while not handled and time.monotonic() < deadline:

@@ -66,11 +66,13 @@ async def test_signed_delivery_with_retry(mesh_settings: Settings,
     gateway = Service("gateway", settings=mesh_settings)
     hooks, _ = attach_webhooks(gateway)
     app = create_app(Experiments(gateway), hooks)
+    key = await app.state.security.mint("scientist", [project])
     await gateway.start()
     try:
         gateway.ledger.create_experiment(experiment, project, {})
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://gw") as rest:
+                                     base_url="http://gw",
+                                     headers={"x-api-key": key}) as rest:
             created = await rest.post(f"/v1/projects/{project}/webhooks", json={
                 "url": receiver.url, "event_types": ["mlmesh.experiment.completed"]})
             assert created.status_code == 201, created.text

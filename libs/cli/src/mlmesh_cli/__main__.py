@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from mlmesh_cli import runner
-from mlmesh_cli.client import GatewayClient, GatewayError
+from mlmesh_cli.client import GatewayClient, GatewayError, resolve_api_key
 
 app = typer.Typer(help="mlmesh: autonomous ML experiments on an event-driven mesh.",
                   no_args_is_help=True, add_completion=False)
@@ -29,6 +29,8 @@ webhooks_app = typer.Typer(help="Webhook subscriptions and their delivery log.",
 app.add_typer(webhooks_app, name="webhooks")
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+keys_app = typer.Typer(help="API keys: create, list, revoke (admin).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 STAGES = ("acquire", "profile", "prep", "train", "tune", "select", "docs", "git", "publish")
 
@@ -54,7 +56,10 @@ def up(home: HomeOpt = Path(".mlmesh"),
        replicas: Annotated[str, typer.Option(help="e.g. tune=2,train-gpu=2")] = "",
        port: Annotated[int, typer.Option(help="gateway REST port")] = 8080,
        grpc_port: Annotated[int, typer.Option(help="gateway gRPC port")] = 50051,
-       timeout: Annotated[float, typer.Option(help="seconds to wait until ready")] = 300) -> None:
+       timeout: Annotated[float, typer.Option(help="seconds to wait until ready")] = 300,
+       autoscale: Annotated[bool, typer.Option(
+           help="scale services by consumer lag, 1 to min(--max-replicas, partitions)")] = False,
+       max_replicas: Annotated[int, typer.Option(help="autoscaler's ceiling")] = 4) -> None:
     """Start the broker, MLflow, the gateway and every service, supervised, in the background."""
     if (state := runner.read_state(home)) is not None:
         console.print(f"A mesh is already running (gateway {state['gateway_url']}).")
@@ -62,6 +67,7 @@ def up(home: HomeOpt = Path(".mlmesh"),
     try:
         config = runner.MeshConfig(home=home, gateway_port=port, grpc_port=grpc_port,
                                    replicas=runner.parse_replicas(replicas),
+                                   autoscale=autoscale, max_replicas=max_replicas,
                                    kafka_bootstrap=os.environ.get("MLMESH_KAFKA_BOOTSTRAP", ""))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -200,7 +206,7 @@ def run(dataset: Annotated[str, typer.Argument(help="file path or file:// / http
         detach: Annotated[bool, typer.Option(help="submit and return")] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Submit an experiment through the gateway and follow it until the model is published."""
-    client = GatewayClient(_gateway_url(home, gateway))
+    client = _client(home, gateway)
     try:
         submitted = client.submit(_spec(dataset, target, budget, project, seed, max_trials))
     except GatewayError as exc:
@@ -234,7 +240,7 @@ def demo(home: HomeOpt = Path(".mlmesh"), budget: int = 120,
     try:
         state = runner.read_state(home)
         assert state is not None
-        client = GatewayClient(state["gateway_url"])
+        client = GatewayClient(state["gateway_url"], api_key=resolve_api_key(home))
         submitted = client.submit({"dataset_uri": dataset.as_uri(), "target": "species",
                                    "time_budget_s": budget, "project": "demo"})
         console.print(f"Experiment [bold]{submitted['experiment_id']}[/] submitted "
@@ -251,7 +257,7 @@ def demo(home: HomeOpt = Path(".mlmesh"), budget: int = 120,
 
 
 def _client(home: Path, gateway: str) -> GatewayClient:
-    return GatewayClient(_gateway_url(home, gateway))
+    return GatewayClient(_gateway_url(home, gateway), api_key=resolve_api_key(home))
 
 
 def _print_letter_or_fail(action: Callable[[], dict[str, Any]], as_json: bool) -> None:
@@ -449,6 +455,44 @@ def dlq_purge(letter_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayO
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Mark a dead letter as dealt with."""
     _print_letter_or_fail(lambda: _client(home, gateway).purge(letter_id), as_json)
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="viewer, scientist or admin")],
+                project: Annotated[list[str], typer.Option(
+                    help="project the key may act on, repeatable; '*' for every project")],
+                name: str = "", home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Create an API key; prints the key once (store it now: only its hash is kept)."""
+    row = _call_gateway(lambda: _client(home, gateway).create_key(role, project, name))
+    table = Table("id", "role", "projects", "key (shown once)")
+    table.add_row(row["id"], row["role"], ", ".join(row["projects"]), row["key"])
+    _emit(row, as_json, table)
+
+
+@keys_app.command("list")
+def keys_list(include_revoked: Annotated[bool, typer.Option("--all")] = False,
+              home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """API keys within your key's scope (never the keys themselves)."""
+    rows = _call_gateway(lambda: _client(home, gateway).keys(include_revoked))
+    table = Table("id", "name", "role", "projects", "created", "revoked")
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["role"], ", ".join(row["projects"]),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created_at"])),
+                      "yes" if row.get("revoked_at") else "")
+    _emit(rows, as_json, table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, home: HomeOpt = Path(".mlmesh"), gateway: GatewayOpt = "",
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Revoke an API key; it stops working at once."""
+    row = _call_gateway(lambda: _client(home, gateway).revoke_key(key_id))
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    console.print(f"{key_id} revoked")
 
 
 @topics_app.command("create")

@@ -3,22 +3,75 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
+
+from mlmesh_common import apikeys
 
 
 class GatewayError(RuntimeError):
     """The gateway refused a request; the message carries its explanation."""
 
 
-class GatewayClient:
-    """Submit, get, cancel and watch experiments over REST."""
+def resolve_api_key(home: Path | None = None) -> str:
+    """The key the CLI sends: MLMESH_API_KEY, else MLMESH_ADMIN_API_KEY, else the admin key
+    `mlmesh up` wrote into the mesh home ('' when none)."""
+    return (os.environ.get("MLMESH_API_KEY", "").strip()
+            or os.environ.get("MLMESH_ADMIN_API_KEY", "").strip()
+            or (apikeys.read_admin_key(home) if home is not None else ""))
 
-    def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
+
+class _ApiKeyMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    def __init__(self, api_key: str) -> None:
+        self.metadata = (("authorization", f"Bearer {api_key}"),)
+
+    def _with_key(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        class Details(grpc.ClientCallDetails):
+            pass
+
+        out = Details()
+        out.method, out.timeout, out.credentials = (details.method, details.timeout,
+                                                    details.credentials)
+        out.wait_for_ready = getattr(details, "wait_for_ready", None)
+        out.compression = getattr(details, "compression", None)
+        out.metadata = [*(details.metadata or ()), *self.metadata]
+        return out
+
+    def intercept_unary_unary(self, continuation: Any, details: grpc.ClientCallDetails,
+                              request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: grpc.ClientCallDetails,
+                               request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+
+def authorized_channel(target: str, api_key: str = "") -> grpc.Channel:
+    """An insecure gRPC channel to the gateway that sends the API key on every call."""
+    api_key = api_key or resolve_api_key()
+    channel = grpc.insecure_channel(target)
+    return grpc.intercept_channel(channel, _ApiKeyMetadata(api_key)) if api_key else channel
+
+
+class GatewayClient:
+    """Submit, get, cancel and watch experiments over REST (authenticated with an API key:
+    `api_key`, else MLMESH_API_KEY / MLMESH_ADMIN_API_KEY)."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0, api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        api_key = api_key or resolve_api_key()
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
+
+    @classmethod
+    def for_home(cls, home: Path, base_url: str, timeout_s: float = 30.0) -> GatewayClient:
+        """A client of the mesh at `home`, with the key resolve_api_key(home) finds."""
+        return cls(base_url, timeout_s, api_key=resolve_api_key(home))
 
     def close(self) -> None:
         self._http.close()
@@ -30,7 +83,11 @@ class GatewayClient:
             except ValueError:
                 body = {"detail": response.text}
             detail = body.get("errors") or body.get("detail") or body
-            raise GatewayError(f"gateway answered {response.status_code}: {detail}")
+            hint = ""
+            if response.status_code == 401:
+                hint = (" (set MLMESH_API_KEY, or run against the mesh home whose admin.key "
+                        "`mlmesh up` wrote)")
+            raise GatewayError(f"gateway answered {response.status_code}: {detail}{hint}")
         return response.json()
 
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +137,22 @@ class GatewayClient:
     def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._check(self._http.get(f"/v1/webhooks/{webhook_id}/deliveries",
                                           params={"limit": limit}))["deliveries"]
+
+    def create_key(self, role: str, projects: list[str], name: str = "") -> dict[str, Any]:
+        return self._check(self._http.post("/v1/keys", json={"name": name, "role": role,
+                                                              "projects": projects}))
+
+    def keys(self, include_revoked: bool = False) -> list[dict[str, Any]]:
+        return self._check(self._http.get("/v1/keys", params={
+            "include_revoked": str(include_revoked).lower()}))["keys"]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._check(self._http.delete(f"/v1/keys/{key_id}"))
+
+    def audit(self, key_id: str = "", action: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"key_id": key_id, "action": action}.items() if v}
+        return self._check(self._http.get("/v1/audit",
+                                          params={**params, "limit": limit}))["entries"]
 
     def watch(self, experiment_id: str, after: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, data) pairs from the SSE stream, ending with ('end', experiment)."""

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     artifact_root: str = Field(default="", description="folder, file:// or s3://bucket/prefix")
     s3_endpoint_url: str | None = None
     mlflow_tracking_uri: str = ""
+    trackers: str = Field(default="mlflow", description="run trackers, comma-separated: "
+                          "mlflow, wandb (W&B in offline mode unless WANDB_MODE says)")
+    wandb_dir: str = Field(default="", description="W&B run folder (default <home>/wandb)")
     optuna_storage: str = Field(default="", description="journal:///path or an RDB URL")
     git_repo: str = ""
     http_port: int = 0
@@ -64,7 +67,43 @@ class Settings(BaseSettings):
     acquire_attempts: int = Field(
         default=4, description="tries per download (a broken one resumes over Range)")
     acquire_retry_initial_s: float = 1.0
+    watchdog_idle_s: float = Field(
+        default=600.0, description="the watchdog re-drives a running experiment after this "
+        "many seconds without an event, when no work for its stage is queued or in progress")
+    watchdog_interval_s: float = Field(default=10.0, description="seconds between sweeps")
+    watchdog_max_redrives: int = Field(default=5, description="re-drives per experiment")
     acquire_retry_max_s: float = 30.0
+    monitor_window_rows: int = Field(
+        default=200, description="served rows per drift window (a window also closes after "
+        "monitor_window_seconds)")
+    monitor_window_seconds: float = 300.0
+    monitor_decay_window_rows: int = Field(
+        default=200, description="rows with ground truth per performance window")
+    monitor_join_window_s: float = Field(
+        default=86_400.0, description="how long a prediction waits for its ground truth")
+    monitor_join_max_pending: int = Field(
+        default=1_000_000, description="predictions kept for the ground-truth join per model")
+    monitor_drift_share: float = Field(
+        default=0.5, description="share of drifted features at which a window drifts")
+    monitor_decay_threshold: float = Field(
+        default=0.1, description="relative metric loss vs the test score that counts as decay")
+    monitor_retrain: bool = Field(
+        default=False, description="request a retraining experiment on drift or decay")
+    monitor_retrain_on: str = Field(
+        default="data_drift,prediction_drift,performance_decay",
+        description="drift kinds that trigger retraining (comma-separated)")
+    monitor_retrain_cooldown_s: float = 3600.0
+    monitor_retrain_budget: int = Field(
+        default=3, description="most retraining requests per model per budget period")
+    monitor_retrain_budget_period_s: float = 86_400.0
+    api_max_body_bytes: int = Field(
+        default=1024**2, description="largest request body the gateway accepts (413 above)")
+    api_rate_per_s: float = Field(
+        default=500.0, description="sustained requests per second per API key (429 above)")
+    api_rate_burst: int = Field(default=1000, description="requests a key may burst")
+    api_key_cache_s: float = Field(
+        default=5.0, description="seconds a verified key is trusted without a ledger read "
+        "(how long a revocation takes to reach other gateway replicas)")
 
     @cached_property
     def resolved_home(self) -> Path:

@@ -87,12 +87,14 @@ class DeadLetters:
         return self.service.ledger
 
     async def list(self, source_topic: str = "", experiment_id: str = "", status: str = "open",
-                   limit: int = 100) -> list[DeadLetterRecord]:
+                   limit: int = 100, projects: list[str] | None = None,
+                   ) -> list[DeadLetterRecord]:
+        """Dead letters, newest first; `projects`: only those of these projects' experiments."""
         if status and status not in STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         return await asyncio.to_thread(self.ledger.list_dead_letters, source_topic=source_topic,
                                        experiment_id=experiment_id, status=status,
-                                       limit=min(max(limit, 1), 1000))
+                                       limit=min(max(limit, 1), 1000), projects=projects)
 
     async def get(self, letter: str) -> DeadLetterRecord:
         record = await asyncio.to_thread(self.ledger.get_dead_letter, letter)

@@ -53,10 +53,18 @@ class Experiments:
             raise ExperimentNotFound(experiment_id)
         return record
 
-    async def list(self, project: str = "", status: str = "",
-                   limit: int = 50) -> list[ExperimentRecord]:
-        return await asyncio.to_thread(self.ledger.list_experiments, project or None,
-                                       status or None, min(max(limit, 1), 500))
+    async def list(self, project: str = "", status: str = "", limit: int = 50,
+                   projects: list[str] | None = None) -> list[ExperimentRecord]:
+        """Experiments with their stages, newest first; `projects`: only these (None: all)."""
+
+        def read() -> list[ExperimentRecord]:
+            records = self.ledger.list_experiments(project or None, status or None,
+                                                   min(max(limit, 1), 500), projects)
+            for record in records:
+                record.stages = self.ledger.get_stages(record.experiment_id)
+            return records
+
+        return await asyncio.to_thread(read)
 
     async def cancel(self, experiment_id: str, reason: str = "",
                      requested_by: str = "api") -> ExperimentRecord:

@@ -5,6 +5,8 @@ One abstract base (`Ledger`) with a SQLite and a PostgreSQL storage behind it;
 """
 
 from mlmesh_common.ledger._base import (
+    ApiKeyRecord,
+    AuditRecord,
     DeadLetterRecord,
     DeliveryRecord,
     EventRecord,
@@ -15,5 +17,5 @@ from mlmesh_common.ledger._base import (
 )
 from mlmesh_common.ledger._factory import open_ledger
 
-__all__ = ["DeadLetterRecord", "DeliveryRecord", "EventRecord", "ExperimentRecord", "Ledger",
-           "StageRecord", "WebhookRecord", "open_ledger"]
+__all__ = ["ApiKeyRecord", "AuditRecord", "DeadLetterRecord", "DeliveryRecord", "EventRecord",
+           "ExperimentRecord", "Ledger", "StageRecord", "WebhookRecord", "open_ledger"]

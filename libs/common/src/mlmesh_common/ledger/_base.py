@@ -4,7 +4,7 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +93,36 @@ class DeliveryRecord:
 
 
 @dataclass
+class ApiKeyRecord:
+    """An API key as stored: its digest (never the key), role and project scope."""
+
+    id: str
+    name: str
+    role: str
+    projects: list[str]
+    digest: str
+    created_at: float
+    created_by: str = ""
+    revoked_at: float | None = None
+
+
+@dataclass
+class AuditRecord:
+    """One write through the API: who, what, on what, in which project, when, and how."""
+
+    id: int
+    at: float
+    key_id: str
+    role: str
+    action: str
+    target: str
+    project: str
+    outcome: str
+    status_code: int
+    detail: str = ""
+
+
+@dataclass
 class EventRecord:
     """One event of an experiment as the ledger saw it."""
 
@@ -111,6 +141,8 @@ class Ledger(ABC):
 
     #: SQL parameter placeholder of the driver.
     placeholder = "%s"
+    #: Appended to a SELECT to lock the rows it reads until the transaction ends.
+    row_lock_clause = " FOR UPDATE"
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -180,12 +212,16 @@ class Ledger(ABC):
         return record
 
     def list_experiments(self, project: str | None = None, status: str | None = None,
-                         limit: int = 50) -> list[ExperimentRecord]:
-        """Experiments, newest first, optionally filtered."""
+                         limit: int = 50, projects: Sequence[str] | None = None,
+                         ) -> list[ExperimentRecord]:
+        """Experiments, newest first, optionally filtered (`projects`: any of these)."""
         where, params = [], []
         if project:
             where.append("project=%s")
             params.append(project)
+        if projects is not None:
+            where.append(_any_of("project", projects))
+            params.extend(projects)
         if status:
             where.append("status=%s")
             params.append(status)
@@ -276,6 +312,32 @@ class Ledger(ABC):
         return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
                 for r in rows]
 
+    def latest_event(self, experiment_id: str, event_type: str) -> EventRecord | None:
+        """The experiment's newest event of `event_type`, or None (the watchdog's input)."""
+        rows = self._exec("SELECT sequence, experiment_id, event_id, type, stage, status, "
+                          "payload_json, produced_at FROM events WHERE experiment_id=%s AND "
+                          "type=%s ORDER BY sequence DESC LIMIT 1", (experiment_id, event_type))
+        return (EventRecord(rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4],
+                            rows[0][5], json.loads(rows[0][6]), rows[0][7]) if rows else None)
+
+    def idle_experiments(self, idle_before: float, limit: int = 100) -> list[str]:
+        """Running or pending experiments whose newest event (or creation, when none is
+        logged) is older than `idle_before` (POSIX seconds), the longest idle first (the
+        watchdog's candidates)."""
+        rows = self._exec("SELECT e.experiment_id FROM experiments e LEFT JOIN events v ON "
+                          "v.experiment_id=e.experiment_id WHERE e.status IN "
+                          "('running','pending') GROUP BY e.experiment_id, e.created_at HAVING "
+                          "COALESCE(MAX(v.produced_at), e.created_at)<%s ORDER BY "
+                          "COALESCE(MAX(v.produced_at), e.created_at) LIMIT %s",
+                          (idle_before, max(1, limit)))
+        return [r[0] for r in rows]
+
+    def forget_processed(self, consumer_group: str, event_id: str) -> bool:
+        """Let `consumer_group` handle `event_id` again (a watchdog re-drive); False if it
+        had not handled it."""
+        return bool(self._exec("DELETE FROM processed_events WHERE consumer_group=%s AND "
+                               "event_id=%s RETURNING event_id", (consumer_group, event_id)))
+
     # -- dead letters ---------------------------------------------------------------------
     def record_dead_letter(self, record: DeadLetterRecord) -> bool:
         """Remember a dead letter (idempotent on its id); False if it was already known."""
@@ -297,14 +359,20 @@ class Ledger(ABC):
                     "original_value, headers_json, status, updated_at")
 
     def list_dead_letters(self, *, source_topic: str = "", experiment_id: str = "",
-                          status: str = "open", limit: int = 100) -> list[DeadLetterRecord]:
-        """Dead letters, newest first, filtered by topic, experiment and status ('' = any)."""
+                          status: str = "open", limit: int = 100,
+                          projects: Sequence[str] | None = None) -> list[DeadLetterRecord]:
+        """Dead letters, newest first, filtered by topic, experiment and status ('' = any);
+        `projects`: only those of experiments in these projects."""
         where, params = [], []
         for column, value in (("source_topic", source_topic), ("experiment_id", experiment_id),
                               ("status", status)):
             if value:
                 where.append(f"{column}=%s")
                 params.append(value)
+        if projects is not None:
+            where.append("experiment_id IN (SELECT experiment_id FROM experiments WHERE "
+                         + _any_of("project", projects) + ")")
+            params.extend(projects)
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = self._exec(f"SELECT {self._DLQ_COLUMNS} FROM dead_letters {clause}"
                           "ORDER BY failed_at DESC LIMIT %s", (*params, max(1, limit)))
@@ -322,11 +390,74 @@ class Ledger(ABC):
                           "status=%s RETURNING id", (status, time.time(), letter_id, expected))
         return bool(rows)
 
-    def count_dead_letters(self) -> dict[str, int]:
-        """Open dead letters per source topic."""
+    def count_dead_letters(self, projects: Sequence[str] | None = None) -> dict[str, int]:
+        """Open dead letters per source topic (`projects`: only of these projects)."""
+        scope = ""
+        if projects is not None:
+            scope = (" AND experiment_id IN (SELECT experiment_id FROM experiments WHERE "
+                     + _any_of("project", projects) + ")")
         rows = self._exec("SELECT source_topic, COUNT(*) FROM dead_letters WHERE "
-                          "status='open' GROUP BY source_topic")
+                          f"status='open'{scope} GROUP BY source_topic", tuple(projects or ()))
         return {topic: int(n) for topic, n in rows}
+
+    # -- API keys and the audit log -------------------------------------------------------
+    _KEY_COLUMNS = "id, name, role, projects_json, digest, created_at, created_by, revoked_at"
+
+    def add_api_key(self, record: ApiKeyRecord) -> bool:
+        """Store a key's digest; False when the id exists (then nothing changes)."""
+        return bool(self._exec(
+            f"INSERT INTO api_keys({self._KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            (record.id, record.name, record.role, json.dumps(record.projects), record.digest,
+             record.created_at, record.created_by, record.revoked_at)))
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with that id, revoked or not."""
+        rows = self._exec(f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE id=%s", (key_id,))
+        return _api_key(rows[0]) if rows else None
+
+    def list_api_keys(self, include_revoked: bool = False) -> list[ApiKeyRecord]:
+        """Keys, oldest first."""
+        rows = self._exec(f"SELECT {self._KEY_COLUMNS} FROM api_keys"
+                          + ("" if include_revoked else " WHERE revoked_at IS NULL")
+                          + " ORDER BY created_at")
+        return [_api_key(r) for r in rows]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key; False when there is no active key with that id."""
+        return bool(self._exec("UPDATE api_keys SET revoked_at=%s WHERE id=%s AND revoked_at "
+                               "IS NULL RETURNING id", (time.time(), key_id)))
+
+    def record_audit(self, record: AuditRecord) -> None:
+        """Append to the audit log (its id is assigned here)."""
+        self._exec("INSERT INTO audit_log(at, key_id, role, action, target, project, outcome, "
+                   "status_code, detail) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                   (record.at, record.key_id, record.role, record.action, record.target,
+                    record.project, record.outcome, record.status_code, record.detail))
+
+    def list_audit(self, *, projects: Sequence[str] | None = None, key_id: str = "",
+                   action: str = "", since: float = 0.0, limit: int = 100) -> list[AuditRecord]:
+        """Audit entries, newest first, filtered by projects, key, action and time."""
+        where, params = ["at>=%s"], [since]
+        for column, value in (("key_id", key_id), ("action", action)):
+            if value:
+                where.append(f"{column}=%s")
+                params.append(value)
+        if projects is not None:
+            where.append(_any_of("project", projects))
+            params.extend(projects)
+        rows = self._exec("SELECT id, at, key_id, role, action, target, project, outcome, "
+                          f"status_code, detail FROM audit_log WHERE {' AND '.join(where)} "
+                          "ORDER BY id DESC LIMIT %s", (*params, max(1, limit)))
+        return [AuditRecord(*r) for r in rows]
+
+    def events_of_type(self, type_: str, limit: int = 200) -> list[EventRecord]:
+        """The newest events of one type across experiments, newest first."""
+        rows = self._exec("SELECT sequence, experiment_id, event_id, type, stage, status, "
+                          "payload_json, produced_at FROM events WHERE type=%s "
+                          "ORDER BY sequence DESC LIMIT %s", (type_, limit))
+        return [EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
+                for r in rows]
 
     # -- webhooks ---------------------------------------------------------------------------
     def add_webhook(self, record: WebhookRecord) -> None:
@@ -423,6 +554,28 @@ class Ledger(ABC):
                    "(%s,%s,%s) ON CONFLICT (scope) DO UPDATE SET value_json=excluded.value_json, "
                    "updated_at=excluded.updated_at", (scope, json.dumps(value), time.time()))
 
+    def state_update(self, scope: str,
+                     update: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+                     ) -> dict[str, Any] | None:
+        """Read-modify-write `scope`'s state in one transaction, serialized against every
+        other writer of the scope (row lock on PostgreSQL, the write lock on SQLite).
+        `update` gets the stored value (None when there is none) and returns the new value,
+        or None to keep it; returns what is stored afterwards. Keep `update` short and free
+        of I/O: it runs while the lock is held."""
+        with self._cursor() as cur:
+            cur.execute(self._sql("INSERT INTO coordinator_state(scope, value_json, updated_at) "
+                                  "VALUES (%s,%s,%s) ON CONFLICT DO NOTHING"),
+                        (scope, "null", time.time()))
+            cur.execute(self._sql("SELECT value_json FROM coordinator_state WHERE scope=%s"
+                                  + self.row_lock_clause), (scope,))
+            current = json.loads(cur.fetchone()[0])
+            new = update(current)
+            if new is None:
+                return current
+            cur.execute(self._sql("UPDATE coordinator_state SET value_json=%s, updated_at=%s "
+                                  "WHERE scope=%s"), (json.dumps(new), time.time(), scope))
+            return new
+
     def state_init(self, scope: str, value: dict[str, Any]) -> dict[str, Any]:
         """Save `value` unless state exists; return what is stored."""
         self._exec("INSERT INTO coordinator_state(scope, value_json, updated_at) VALUES "
@@ -436,6 +589,16 @@ def _experiment(row: tuple) -> ExperimentRecord:
     return ExperimentRecord(experiment_id=row[0], project=row[1], status=row[2],
                             spec=json.loads(row[3]), result=json.loads(row[4] or "{}"),
                             failure_reason=row[5] or "", created_at=row[6], updated_at=row[7])
+
+
+def _any_of(column: str, values: Sequence[str]) -> str:
+    """`column IN (...)` with one placeholder per value (never matches when empty)."""
+    return f"{column} IN ({','.join(['%s'] * len(values))})" if values else "1=0"
+
+
+def _api_key(row: tuple) -> ApiKeyRecord:
+    return ApiKeyRecord(id=row[0], name=row[1], role=row[2], projects=json.loads(row[3]),
+                        digest=row[4], created_at=row[5], created_by=row[6], revoked_at=row[7])
 
 
 def _dead_letter(row: tuple) -> DeadLetterRecord:
@@ -488,4 +651,13 @@ def common_schema(serial: str, real: str = "DOUBLE PRECISION", blob: str = "BYTE
         f"updated_at {real} NOT NULL, UNIQUE (webhook_id, event_id))",
         "CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries(status, "
         "next_attempt_at)",
+        "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+        "role TEXT NOT NULL, projects_json TEXT NOT NULL, digest TEXT NOT NULL, "
+        f"created_at {real} NOT NULL, created_by TEXT NOT NULL, revoked_at {real})",
+        f"CREATE TABLE IF NOT EXISTS audit_log (id {serial}, at {real} NOT NULL, "
+        "key_id TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, "
+        "project TEXT NOT NULL, outcome TEXT NOT NULL, status_code INTEGER NOT NULL, "
+        "detail TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS audit_project ON audit_log(project, at)",
+        "CREATE INDEX IF NOT EXISTS events_type ON events(type, sequence)",
     ]

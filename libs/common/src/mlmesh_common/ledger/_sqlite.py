@@ -13,6 +13,7 @@ class SQLiteLedger(Ledger):
     """The embedded default: one SQLite file (WAL) shared by the processes of one machine."""
 
     placeholder = "?"
+    row_lock_clause = ""  # BEGIN IMMEDIATE already holds the database's write lock
 
     def __init__(self, path: Path | str) -> None:
         super().__init__()

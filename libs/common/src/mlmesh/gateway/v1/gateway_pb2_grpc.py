@@ -691,3 +691,173 @@ class WebhookService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class KeyServiceStub:
+    """KeyService manages API keys (admin keys only; a key may create keys within its own scope).
+    Every gateway call authenticates with metadata 'authorization: Bearer <key>' or
+    'x-api-key: <key>'.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateKey = channel.unary_unary(
+                '/mlmesh.gateway.v1.KeyService/CreateKey',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateKeyRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ListKeys = channel.unary_unary(
+                '/mlmesh.gateway.v1.KeyService/ListKeys',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeKey = channel.unary_unary(
+                '/mlmesh.gateway.v1.KeyService/RevokeKey',
+                request_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.RevokeKeyRequest.SerializeToString,
+                response_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.FromString,
+                _registered_method=True)
+
+
+class KeyServiceServicer:
+    """KeyService manages API keys (admin keys only; a key may create keys within its own scope).
+    Every gateway call authenticates with metadata 'authorization: Bearer <key>' or
+    'x-api-key: <key>'.
+    """
+
+    def CreateKey(self, request, context):
+        """CreateKey creates a key; the response carries the key itself (shown only once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeys(self, request, context):
+        """ListKeys lists keys within the caller's scope (never the keys themselves).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeKey(self, request, context):
+        """RevokeKey revokes a key; it stops working at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_KeyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateKey,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateKeyRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.SerializeToString,
+            ),
+            'ListKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeys,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysResponse.SerializeToString,
+            ),
+            'RevokeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeKey,
+                    request_deserializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.RevokeKeyRequest.FromString,
+                    response_serializer=mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'mlmesh.gateway.v1.KeyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('mlmesh.gateway.v1.KeyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class KeyService:
+    """KeyService manages API keys (admin keys only; a key may create keys within its own scope).
+    Every gateway call authenticates with metadata 'authorization: Bearer <key>' or
+    'x-api-key: <key>'.
+    """
+
+    @staticmethod
+    def CreateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.KeyService/CreateKey',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.CreateKeyRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.KeyService/ListKeys',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlmesh.gateway.v1.KeyService/RevokeKey',
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.RevokeKeyRequest.SerializeToString,
+            mlmesh_dot_gateway_dot_v1_dot_gateway__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
