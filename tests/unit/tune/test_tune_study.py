@@ -17,6 +17,9 @@ from mlmesh_tune import (
     ask_trial,
     completed_candidates,
     direction_for,
+    fold_reporter,
+    load_study,
+    make_pruner,
     open_study,
     tell_trial,
 )
@@ -87,7 +90,7 @@ def test_sqlite_storage(tmp_path):
     tell_trial(study, n, 55.0)
     again = open_study("sq", url, direction="minimize", seed=3)
     assert again.best_value == 55.0
-    with pytest.raises(StudyConflictError, match="already exists with direction minimize"):
+    with pytest.raises(StudyConflictError, match="already exists with directions"):
         open_study("sq", url, direction="maximize", seed=3)
 
 
@@ -131,20 +134,71 @@ def test_failed_suggestion_does_not_leave_a_running_trial(tmp_path):
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
 
 
-def test_completed_candidates(tmp_path):
+def test_completed_candidates_are_the_recorded_ones(tmp_path):
     study = open_study("c", f"journal://{Path(tmp_path) / 'c.log'}", direction="maximize", seed=0)
-    n0, p0 = ask_trial(study, "xgboost", "binary")
+    n0, _ = ask_trial(study, "xgboost", "binary")
     n1, _ = ask_trial(study, "xgboost", "binary")
-    tell_trial(study, n0, 0.93, attrs={"cv_std": 0.01})
+    tell_trial(study, n0, 0.93, attrs={"candidate": {"family": "xgboost", "cv_mean": 0.93}})
     tell_trial(study, n1, None, "fail")
-    assert completed_candidates(study, "roc_auc") == [
-        {
-            "family": "xgboost",
-            "params": p0,
-            "source": "tune",
-            "cv_mean": 0.93,
-            "cv_std": 0.01,
-            "metric": "roc_auc",
-            "trial_number": n0,
-        }
+    assert completed_candidates(study) == [
+        {"family": "xgboost", "cv_mean": 0.93, "trial_number": n0}
     ]
+
+
+def test_tagged_asks_are_idempotent(tmp_path):
+    study = open_study("i", f"journal://{tmp_path / 'i.log'}", direction="maximize", seed=0)
+    first = ask_trial(study, "knn", "binary", tag="event-1:0", attrs={"deadline": 5.0})
+    again = ask_trial(study, "knn", "binary", tag="event-1:0")
+    other = ask_trial(study, "knn", "binary", tag="event-1:1")
+    assert first == again and other[0] == first[0] + 1
+    assert len(study.get_trials()) == 2
+    assert study.get_trials()[0].user_attrs["deadline"] == 5.0
+
+
+def test_multi_objective_values(tmp_path):
+    study = open_study(
+        "mo", f"journal://{tmp_path / 'mo.log'}", directions=["maximize", "minimize"], seed=0
+    )
+    n, _ = ask_trial(study, "knn", "binary")
+    with pytest.raises(TrialResultError, match="needs 2 values"):
+        tell_trial(study, n, 0.9)
+    assert tell_trial(study, n, [0.9, 0.02]).values == [0.9, 0.02]
+    with pytest.raises(StudyConflictError, match="directions"):
+        open_study("mo", f"journal://{tmp_path / 'mo.log'}", direction="maximize")
+
+
+def test_fold_reporter_prunes_a_bad_trial(tmp_path):
+    study = open_study(
+        "p",
+        f"journal://{tmp_path / 'p.log'}",
+        direction="maximize",
+        pruner=make_pruner("median", 5),
+    )
+    for _ in range(4):
+        n, _ = ask_trial(study, "knn", "binary")
+        report = fold_reporter(study, n)
+        for fold in range(5):
+            report(fold, 0.9 + fold / 100)
+        tell_trial(study, n, 0.92)
+    good, _ = ask_trial(study, "knn", "binary")
+    fold_reporter(study, good)(0, 0.95)  # above the median: goes on
+    bad, _ = ask_trial(study, "knn", "binary")
+    with pytest.raises(optuna.TrialPruned, match="pruned after 1 fold"):
+        fold_reporter(study, bad)(0, 0.5)
+    assert study.get_trials()[bad].intermediate_values == {1: 0.5}
+    # Several objectives cannot prune: the reporter does nothing.
+    mo = open_study("mo", f"journal://{tmp_path / 'p.log'}", directions=["maximize"] * 2)
+    n, _ = ask_trial(mo, "knn", "binary")
+    fold_reporter(mo, n)(0, 0.0)
+
+
+def test_postgresql_storage(postgres_url):
+    """PostgreSQL (the at-scale storage): a plain postgresql:// URL works with psycopg 3."""
+    study = open_study("pg", postgres_url, direction="minimize", seed=1)
+    n, params = ask_trial(study, "lightgbm", "regression", tag="e:0")
+    tell_trial(study, n, 42.0, attrs={"candidate": {"cv_mean": 42.0}})
+    other = load_study("pg", postgres_url)
+    assert other.best_value == 42.0 and other.best_trial.user_attrs["params"] == params
+    assert ask_trial(other, "lightgbm", "regression", tag="e:0")[0] == n
+    with pytest.raises(TrialResultError, match="no study"):
+        load_study("missing", postgres_url)

@@ -1,8 +1,35 @@
-"""tune domain logic: search spaces, shared Optuna studies, trial budget and evaluation."""
+"""tune domain logic: search spaces, samplers and pruners, shared Optuna studies, the
+coordinator's budget and resume logic, a worker's trial steps and the tuning report."""
 
 from .budget import BudgetInputError, TuningBudget
-from .plan import NothingToTuneError, family_for_trial, pick_families
-from .spaces import TUNABLE_FAMILIES, UntunableFamilyError, suggest_params
+from .coordinator import (
+    KEEP_PER_FAMILY,
+    TrialTicket,
+    TuneConfig,
+    TuningSummary,
+    ask_batch,
+    is_done,
+    open_studies,
+    summarize,
+    trial_counts,
+)
+from .plan import NothingToTuneError, family_for_trial, next_family, pick_families
+from .report import history_frame, param_importances, pareto_indices, write_report
+from .spaces import (
+    SPACES,
+    TUNABLE_FAMILIES,
+    UntunableFamilyError,
+    grid_search_space,
+    grid_size,
+    suggest_params,
+)
+from .strategy import (
+    StrategyError,
+    make_pruner,
+    make_sampler,
+    objective_directions,
+    resolve_sampler,
+)
 from .study import (
     StorageUrlError,
     StudyConflictError,
@@ -10,30 +37,73 @@ from .study import (
     ask_trial,
     completed_candidates,
     direction_for,
+    fold_reporter,
+    load_study,
     make_storage,
     open_study,
     tell_trial,
 )
-from .trials import TrialOutcome, evaluate_trial
+from .trials import TrialOutcome, evaluate_trial, worth_keeping
+from .worker import (
+    TrialRun,
+    candidate_for,
+    finished_result,
+    record_complete,
+    record_failure,
+    run_trial,
+    write_oof,
+)
 
 __all__ = [
+    "KEEP_PER_FAMILY",
+    "SPACES",
     "TUNABLE_FAMILIES",
     "BudgetInputError",
     "NothingToTuneError",
     "StorageUrlError",
+    "StrategyError",
     "StudyConflictError",
     "TrialOutcome",
     "TrialResultError",
+    "TrialRun",
+    "TrialTicket",
+    "TuneConfig",
     "TuningBudget",
+    "TuningSummary",
     "UntunableFamilyError",
+    "ask_batch",
     "ask_trial",
+    "candidate_for",
     "completed_candidates",
     "direction_for",
     "evaluate_trial",
     "family_for_trial",
+    "finished_result",
+    "fold_reporter",
+    "grid_search_space",
+    "grid_size",
+    "history_frame",
+    "is_done",
+    "load_study",
+    "make_pruner",
+    "make_sampler",
     "make_storage",
+    "next_family",
+    "objective_directions",
+    "open_studies",
     "open_study",
+    "param_importances",
+    "pareto_indices",
     "pick_families",
+    "record_complete",
+    "record_failure",
+    "resolve_sampler",
+    "run_trial",
     "suggest_params",
+    "summarize",
     "tell_trial",
+    "trial_counts",
+    "worth_keeping",
+    "write_oof",
+    "write_report",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .spaces import TUNABLE_FAMILIES
@@ -38,3 +38,17 @@ def family_for_trial(trial_index: int, families: Sequence[str]) -> str:
     if trial_index < 0:
         raise ValueError(f"trial_index must be >= 0; got {trial_index}")
     return families[trial_index % len(families)]
+
+
+def next_family(
+    counts: Mapping[str, int], families: Sequence[str], limits: Mapping[str, int | None]
+) -> str | None:
+    """The family the next trial explores: the one with the fewest trials so far (ties in
+    ``families`` order, i.e. round-robin) among those below their limit (a grid search's
+    number of points); None when every family is exhausted."""
+    if not families:
+        raise NothingToTuneError("no families to tune")
+    open_ = [f for f in families if limits.get(f) is None or counts.get(f, 0) < limits[f]]
+    if not open_:
+        return None
+    return min(open_, key=lambda f: (counts.get(f, 0), families.index(f)))
