@@ -222,7 +222,9 @@ SERVICE_SPECS = (
         "under `projects/<p>/experiments/<e>/profile/`.",
         resources={"profile": LARGE}),
     ServiceSpec(
-        "prep", "splits the data and fits the preprocessor",
+        "prep", "chooses imputation and encodings, splits (stratified, group or time), keeps "
+        "generated features only where cross-validation shows they help, fits the "
+        "preprocessors",
         "Makes a seeded, stratified (for classification) train/valid/test split and k-fold "
         "assignments on the training part, and fits a scikit-learn ColumnTransformer "
         "(imputation, scaling, one-hot encoding) on the training rows.",
@@ -246,7 +248,8 @@ SERVICE_SPECS = (
               "only held while jobs wait or run (a job's message stays uncommitted, hence "
               "lagging, until it is done)."),
     ServiceSpec(
-        "tune", "tunes the best family with a distributed Optuna study",
+        "tune", "tunes the best families with distributed Optuna studies: pruning, samplers, "
+        "score-vs-latency Pareto fronts, crash-safe trials",
         "Two consumer groups in one package. The coordinator runs an Optuna TPE study on the "
         "best family from training within the experiment's trial and time budgets, fanning "
         "trials out as `tune.trial` to workers that share the study storage; workers "
@@ -257,7 +260,8 @@ SERVICE_SPECS = (
         settings=(MLFLOW, "MLMESH_OPTUNA_STORAGE"), modeling=True, apt=("libgomp1",),
         resources={"tune-coordinator": MEDIUM, "tune-worker": MODELING}),
     ServiceSpec(
-        "select", "picks the winner, refits it and scores it on the test split",
+        "select", "ranks candidates, builds Caruana and stacking ensembles, tests differences "
+        "with honest statistics, refits the winner and scores it on the test split",
         "Builds the leaderboard of trained and tuned candidates, refits the winner on "
         "train+valid, and scores it on the held-out test split against the dummy baseline.",
         "the refit model (joblib) and `selection.json` (leaderboard, test metrics) under "
@@ -303,7 +307,8 @@ SERVICE_SPECS = (
         "`projects/<p>/experiments/<e>/publish/`, a model version in the MLflow registry.",
         settings=(MLFLOW,), modeling=True, apt=("libgomp1",), resources={"publish": MEDIUM}),
     ServiceSpec(
-        "monitor", "watches served models for data drift",
+        "monitor", "watches served models for data and prediction drift and performance "
+        "decay; triggers retraining by policy",
         "A faust-streaming app that keeps each published model's reference data and checks "
         "windows of `prediction.logged` traffic for data drift with evidently, emitting "
         "`drift.detected` (and, when configured, a retraining `experiment.requested` with "

@@ -71,6 +71,13 @@ def _parts(model: Any) -> tuple[Any, Any, str, list[Any], str]:
     """(preprocessor, estimator, problem_type, classes, label_output) of a supported model."""
     from sklearn.pipeline import Pipeline
 
+    if getattr(model, "family", "") == "ensemble":
+        members = [getattr(m, "family", "?") for m in getattr(model, "members_", [])]
+        raise OnnxUnsupportedError(
+            f"the model is a {getattr(model, 'kind', '')} ensemble of {', '.join(members)}; "
+            "ONNX export covers single models only - serve it with the sklearn backend "
+            "(model.joblib)"
+        )
     if hasattr(model, "preprocessor_") and hasattr(model, "estimator_"):
         problem = str(model.problem_type)
         if getattr(model, "family", "") == "dummy":
@@ -83,8 +90,7 @@ def _parts(model: Any) -> tuple[Any, Any, str, list[Any], str]:
     if isinstance(model, Pipeline) and len(model.steps) == 2:
         estimator = model.steps[-1][1]
         classes = list(getattr(estimator, "classes_", []))
-        problem = "regression" if not classes else (
-            "binary" if len(classes) == 2 else "multiclass")
+        problem = "regression" if not classes else ("binary" if len(classes) == 2 else "multiclass")
         return model.steps[0][1], estimator, problem, classes, "value" if classes else "none"
     raise OnnxUnsupportedError(
         f"{type(model).__name__} is neither a MeshModel nor a Pipeline([ColumnTransformer, "
@@ -117,15 +123,17 @@ class _Columns:
 def _steps(transformer: Any) -> list[Any]:
     from sklearn.pipeline import Pipeline
 
-    return [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [
-        transformer]
+    return [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
 
 
 def _is_string_cast(step: Any) -> bool:
     from sklearn.preprocessing import FunctionTransformer
 
-    return isinstance(step, FunctionTransformer) and "astype" in repr(step.func) and (
-        "string" in repr(step.func) or "str" in repr(step.func))
+    return (
+        isinstance(step, FunctionTransformer)
+        and "astype" in repr(step.func)
+        and ("string" in repr(step.func) or "str" in repr(step.func))
+    )
 
 
 def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list[str], list]]]:
@@ -155,7 +163,10 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
 
 
 def _preprocessor_graph(
-    preprocessor: Any, opsets: dict[str, int], ir_version: int, n_features: int,
+    preprocessor: Any,
+    opsets: dict[str, int],
+    ir_version: int,
+    n_features: int,
     features_type: int,
 ):
     """An ONNX model mapping (numeric, categorical) inputs to the ``features`` tensor."""
@@ -204,8 +215,9 @@ def _preprocessor_graph(
                     if kind == "numeric":
                         if stat is None or (isinstance(stat, float) and math.isnan(stat)):
                             raise OnnxUnsupportedError(f"column {column!r} was all missing")
-                        value = node("Where", [node("IsNaN", [value]),
-                                               const([[float(stat)]]), value])
+                        value = node(
+                            "Where", [node("IsNaN", [value]), const([[float(stat)]]), value]
+                        )
                     else:
                         imputed = str(stat)
                 elif isinstance(step, StandardScaler) and kind == "numeric":
@@ -229,24 +241,25 @@ def _preprocessor_graph(
         nodes,
         "mlmesh_preprocessor",
         [
-            helper.make_tensor_value_info("numeric", TensorProto.DOUBLE,
-                                          [None, len(columns.numeric)]),
-            helper.make_tensor_value_info("categorical", TensorProto.STRING,
-                                          [None, len(columns.categorical)]),
+            helper.make_tensor_value_info(
+                "numeric", TensorProto.DOUBLE, [None, len(columns.numeric)]
+            ),
+            helper.make_tensor_value_info(
+                "categorical", TensorProto.STRING, [None, len(columns.categorical)]
+            ),
         ],
         [helper.make_tensor_value_info("features", features_type, [None, n_features])],
         inits,
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()]
+    )
     model.ir_version = ir_version
     onnx.checker.check_model(model)
     return model, columns
 
 
-def _one_hot(
-    step: Any, position: int, column: str, value: str, imputed: str, node, const
-) -> str:
+def _one_hot(step: Any, position: int, column: str, value: str, imputed: str, node, const) -> str:
     """One-hot columns for one string column: LabelEncoder to a slot, then Equal per slot.
 
     Missing values (``MISSING``) take the imputed category's slot; infrequent categories
@@ -263,8 +276,11 @@ def _one_hot(
             f"column {column!r} has non-string categories; cast categories to strings in prep"
         )
     infrequent = getattr(step, "infrequent_categories_", None)
-    rare = set(infrequent[position]) if infrequent is not None and \
-        infrequent[position] is not None else set()
+    rare = (
+        set(infrequent[position])
+        if infrequent is not None and infrequent[position] is not None
+        else set()
+    )
     frequent = [c for c in categories if c not in rare]
     slots = {c: i for i, c in enumerate(frequent)}
     slots.update({c: len(frequent) for c in rare})
@@ -272,9 +288,14 @@ def _one_hot(
     unknown = len(frequent) if rare and step.handle_unknown == "infrequent_if_exist" else -1
     if imputed != MISSING:
         slots[MISSING] = slots.get(imputed, unknown)
-    index = node("LabelEncoder", [value], domain="ai.onnx.ml",
-                 keys_strings=list(slots), values_int64s=list(slots.values()),
-                 default_int64=unknown)
+    index = node(
+        "LabelEncoder",
+        [value],
+        domain="ai.onnx.ml",
+        keys_strings=list(slots),
+        values_int64s=list(slots.values()),
+        default_int64=unknown,
+    )
     return node("Equal", [index, const([list(range(n_slots))], np.int64)])
 
 
@@ -290,18 +311,27 @@ def _estimator_graph(estimator: Any, family: str, n_features: int):
         from skl2onnx import convert_sklearn
 
         options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
-        return convert_sklearn(estimator, initial_types=[("input", FloatTensorType(
-            [None, n_features]))], options=options, target_opset={"": 15, "ai.onnx.ml": 3})
+        return convert_sklearn(
+            estimator,
+            initial_types=[("input", FloatTensorType([None, n_features]))],
+            options=options,
+            target_opset={"": 15, "ai.onnx.ml": 3},
+        )
     if family == "lightgbm":
         from onnxmltools import convert_lightgbm
 
-        return convert_lightgbm(estimator, initial_types=[("input", MlFloat([None, n_features]))],
-                                zipmap=False, target_opset=15)
+        return convert_lightgbm(
+            estimator,
+            initial_types=[("input", MlFloat([None, n_features]))],
+            zipmap=False,
+            target_opset=15,
+        )
     if family == "xgboost":
         from onnxmltools import convert_xgboost
 
-        return convert_xgboost(estimator, initial_types=[("input", MlFloat([None, n_features]))],
-                               target_opset=15)
+        return convert_xgboost(
+            estimator, initial_types=[("input", MlFloat([None, n_features]))], target_opset=15
+        )
     with tempfile.TemporaryDirectory() as folder:  # catboost's own exporter
         path = Path(folder) / "catboost.onnx"
         estimator.save_model(str(path), format="onnx")
@@ -337,11 +367,15 @@ def _lightgbm_double_thresholds(model: Any, estimator: Any) -> None:
         values = [
             lookup.get((feature, value), value) if mode != b"LEAF" else 0.0
             for value, mode, feature in zip(
-                attributes["nodes_values"].floats, modes, features, strict=True)
+                attributes["nodes_values"].floats, modes, features, strict=True
+            )
         ]
         onnx_node.attribute.remove(attributes["nodes_values"])
-        onnx_node.attribute.append(helper.make_attribute(
-            "nodes_values_as_tensor", numpy_helper.from_array(np.asarray(values, np.float64))))
+        onnx_node.attribute.append(
+            helper.make_attribute(
+                "nodes_values_as_tensor", numpy_helper.from_array(np.asarray(values, np.float64))
+            )
+        )
     model.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
 
 
@@ -391,7 +425,8 @@ def export_onnx(model: Any, path: Path) -> OnnxSpec:
     opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 2), 3 if family == "lightgbm" else 2)
     _set_opsets(est_model, opsets)
     pre_model, columns = _preprocessor_graph(
-        preprocessor, opsets, est_model.ir_version, _n_features(preprocessor), features_type)
+        preprocessor, opsets, est_model.ir_version, _n_features(preprocessor), features_type
+    )
     est_model = compose.add_prefix(est_model, "est_")
     est_input = est_model.graph.input[0].name
     merged = compose.merge_models(pre_model, est_model, io_map=[("features", est_input)])
@@ -480,9 +515,16 @@ def verify_onnx(onnx_path: Path, model: Any, frame: pd.DataFrame) -> OnnxVerific
         relative = float(np.max(np.abs(labels - expected) / scale)) if rows else 0.0
         passed = relative <= REGRESSION_RELATIVE_TOLERANCE
         result = OnnxVerification(
-            passed, rows, 0, 0.0, relative,
-            "" if passed else f"regression outputs differ by {relative:.3g} relative "
-            f"(> {REGRESSION_RELATIVE_TOLERANCE})")
+            passed,
+            rows,
+            0,
+            0.0,
+            relative,
+            ""
+            if passed
+            else f"regression outputs differ by {relative:.3g} relative "
+            f"(> {REGRESSION_RELATIVE_TOLERANCE})",
+        )
     else:
         mismatches = int(np.sum(np.asarray(labels, dtype=object) != expected.astype(object)))
         diff = float(np.max(np.abs(proba - model.predict_proba(frame)))) if rows else 0.0

@@ -1,5 +1,9 @@
-"""select domain logic: leaderboard of candidates, refit of the winner, model saving."""
+"""select domain logic: leaderboard, constraints and Pareto front, ensembles over OOF
+predictions, statistics, refit of the winner and its final evaluation."""
 
+from .ensembles import EnsembleInputError, build_pool, caruana_cv, caruana_weights, stacking_cv
+from .pareto import ConstraintError, apply_constraints, pareto_optimal
+from .pipeline import Selection, SelectionOptions, run_selection
 from .selection import (
     SOURCES,
     CandidateError,
@@ -10,14 +14,31 @@ from .selection import (
     refit_winner,
     save_model,
 )
+from .statistics import bootstrap_ci, compare_to_winner, holm, mcnemar, paired_t_test
 
 __all__ = [
     "SOURCES",
     "CandidateError",
+    "ConstraintError",
+    "EnsembleInputError",
     "NoCandidatesError",
+    "Selection",
+    "SelectionOptions",
     "SelectionResult",
+    "apply_constraints",
+    "bootstrap_ci",
     "build_leaderboard",
+    "build_pool",
+    "caruana_cv",
+    "caruana_weights",
+    "compare_to_winner",
+    "holm",
     "load_model",
+    "mcnemar",
+    "paired_t_test",
+    "pareto_optimal",
     "refit_winner",
+    "run_selection",
     "save_model",
+    "stacking_cv",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import joblib
 
 from mlmesh_common.modeling import (
+    EnsembleModel,
     MeshModel,
     check_family,
     effective_device,
@@ -183,7 +184,7 @@ def refit_winner(
     )
 
 
-def save_model(model: MeshModel, path: Path | str) -> Path:
+def save_model(model: MeshModel | EnsembleModel, path: Path | str) -> Path:
     """Write ``model`` with joblib (GPU-fitted parts switched to CPU prediction)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,9 +192,9 @@ def save_model(model: MeshModel, path: Path | str) -> Path:
     return path
 
 
-def load_model(path: Path | str) -> MeshModel:
+def load_model(path: Path | str) -> MeshModel | EnsembleModel:
     """Read a model written by :func:`save_model`."""
     model = joblib.load(Path(path))
-    if not isinstance(model, MeshModel):
+    if not isinstance(model, MeshModel | EnsembleModel):
         raise TypeError(f"{path} holds a {type(model).__name__}, not a MeshModel")
     return model

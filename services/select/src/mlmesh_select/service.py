@@ -1,5 +1,5 @@
-"""Wiring: tuning.completed -> leaderboard, refit of the winner, held-out test score ->
-model.selected."""
+"""Wiring: tuning.completed -> leaderboard, constraints, ensembles, statistics, refit of the
+winner, final test evaluation -> model.selected."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from mlmesh.events.v1.experiment_pb2 import StageProgress
 from mlmesh.events.v1.training_pb2 import ModelSelected, TuningCompleted
 from mlmesh_common import candidates, topics
 from mlmesh_common.breakers import breaker
-from mlmesh_common.modeling import detect_device, log_run
+from mlmesh_common.modeling import detect_device
 from mlmesh_common.runtime import HandlerContext, Service, member_ref
-from mlmesh_select.selection import build_leaderboard, refit_winner, save_model
+from mlmesh_common.tracking import make_tracker
+from mlmesh_select.pipeline import Selection, SelectionOptions, run_selection
+from mlmesh_select.selection import build_leaderboard
 
 STAGE = "select"
 service = Service("select")
@@ -23,12 +25,61 @@ def tuning_summary(event: TuningCompleted, metric: str) -> dict | None:
     if event.skipped:
         return None
     tuned = [c for c in event.candidates if c.source == "tune"]
-    return {"family": event.best.family, "n_trials": event.n_trials,
-            "best_value": event.best.cv_mean, "best_params": json.loads(event.best.params_json
-                                                                        or "{}"),
-            "best_source": event.best.source, "metric": metric,
-            "history": [{"number": i, "value": c.cv_mean, "state": "COMPLETE",
-                         "family": c.family} for i, c in enumerate(tuned)]}
+    return {
+        "family": event.best.family,
+        "n_trials": event.n_trials,
+        "best_value": event.best.cv_mean,
+        "best_params": json.loads(event.best.params_json or "{}"),
+        "best_source": event.best.source,
+        "metric": metric,
+        "history": [
+            {"number": i, "value": c.cv_mean, "state": "COMPLETE", "family": c.family}
+            for i, c in enumerate(tuned)
+        ],
+    }
+
+
+def track_selection(
+    experiment: str, run_name: str, selection: Selection, *, tags: dict, run_id_tag: str
+) -> str:
+    """One tracker run for the selection, with a nested run per ensemble member; plots,
+    selection.json, the model and the ensemble's OOF predictions as artifacts."""
+    summary, out = selection.summary, selection.out_dir
+    tracker = make_tracker()
+    with tracker.run(experiment, run_name, tags=tags, run_id_tag=run_id_tag) as run_id:
+        if tracker.reused:
+            return run_id
+        tracker.log_params(
+            {
+                "family": summary["family"],
+                "ensemble_kind": selection.ensemble_kind,
+                **{f"param.{k}": v for k, v in summary["params"].items()},
+            }
+        )
+        ci = summary["test_score_ci"]
+        tracker.log_metrics(
+            {
+                "test_score": summary["test_score"],
+                "baseline_test_score": summary["baseline_test_score"],
+                "test_score_ci_low": ci["low"],
+                "test_score_ci_high": ci["high"],
+                **{f"test_{k}": v for k, v in summary["test_metrics"].items()},
+            }
+        )
+        for name in ("model.joblib", "selection.json", "plots", "ensemble_oof.parquet"):
+            if (out / name).exists():
+                tracker.log_artifact(out / name)
+        for member in (summary.get("ensemble") or {}).get("members", []):
+            with tracker.run(
+                experiment,
+                f"{run_name}/member-{member['family']}",
+                tags={**tags, "mlmesh.family": member["family"]},
+            ):
+                tracker.log_params(member["params"])
+                tracker.log_metrics(
+                    {"cv_mean": member["cv_mean"], "weight": member["weight"] or 0.0}
+                )
+    return run_id
 
 
 @service.handles(topics.TUNING_COMPLETED, stage=STAGE)
@@ -36,40 +87,75 @@ async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
     dataset, spec = event.dataset, event.dataset.spec
     await ctx.progress(STAGE, StageProgress.STATE_STARTED, 0, "ranking candidates")
     leaderboard = build_leaderboard([candidates.to_dict(c) for c in event.candidates])
-    winner = leaderboard[0]
     folder = await ctx.fetch_dir(dataset.prepared, ctx.work_dir / "prepared")
+    oof_paths = {}
+    for i, entry in enumerate(leaderboard):
+        ref = candidates.from_dict(entry).oof_predictions
+        oof_paths[i] = (
+            await ctx.fetch_file(ref, ctx.work_dir / "oof" / f"{i}.parquet") if ref.uri else None
+        )
     ctx.check_cancelled()
-    await ctx.progress(STAGE, StageProgress.STATE_RUNNING, 20,
-                       f"refitting {winner['family']} ({winner['source']}) on train+valid")
-    result = await ctx.run_blocking(refit_winner, folder, winner, seed=spec.seed or 42,
-                                    device=detect_device())
+    await ctx.progress(
+        STAGE,
+        StageProgress.STATE_RUNNING,
+        20,
+        f"ensembles, statistics and refit over {len(leaderboard)} candidates",
+    )
+    options = SelectionOptions(
+        seed=spec.seed or 42,
+        device=detect_device(),
+        max_latency_ms=spec.max_latency_ms,
+        max_model_size_mb=spec.max_model_size_mb,
+        sensitive_columns=list(spec.sensitive_columns),
+    )
     out = ctx.work_dir / "select"
-    out.mkdir()
-    await ctx.run_blocking(save_model, result.model, out / "model.joblib")
-    summary = result.summary()
-    summary["leaderboard"] = leaderboard
-    summary["model_path"] = "model.joblib"
+    result = await ctx.run_blocking(run_selection, folder, leaderboard, oof_paths, out, options)
+    summary = result.summary
     summary["tuning"] = tuning_summary(event, dataset.metric)
     (out / "selection.json").write_text(json.dumps(summary, indent=2, default=str))
     folder_ref = await ctx.save_dir(spec.project, STAGE, out)
+    tags = {
+        "mlmesh.experiment_id": ctx.experiment_id,
+        "mlmesh.stage": STAGE,
+        "mlmesh.family": summary["family"],
+        "mlmesh.metric": summary["metric"],
+    }
     run_id = await ctx.run_blocking(
-        breaker("mlflow").call, log_run, f"mlmesh/{spec.project}",
-        f"{ctx.experiment_id}/selected-{result.family}", params=result.params,
-        metrics={"test_score": result.test_score,
-                 "baseline_test_score": result.baseline_test_score,
-                 **{f"test_{k}": v for k, v in result.test_metrics.items()}},
-        tags={"mlmesh.experiment_id": ctx.experiment_id, "mlmesh.stage": STAGE,
-              "mlmesh.family": result.family, "mlmesh.metric": result.metric},
-        artifacts=[out / "model.joblib", out / "selection.json"],
-        run_id_tag=ctx.envelope.event_id)
+        breaker("mlflow").call,
+        track_selection,
+        f"mlmesh/{spec.project}",
+        f"{ctx.experiment_id}/selected-{summary['family']}",
+        result,
+        tags=tags,
+        run_id_tag=ctx.envelope.event_id,
+    )
     model_ref = member_ref(folder_ref, out, "model.joblib", "application/octet-stream")
-    ctx.emit(topics.MODEL_SELECTED, ModelSelected(
-        dataset=dataset, winner=candidates.from_dict(winner),
-        leaderboard=[candidates.from_dict(c) for c in leaderboard], metric=result.metric,
-        test_score=result.test_score, baseline_test_score=result.baseline_test_score,
-        test_metrics=[Metric(name=k, value=v) for k, v in result.test_metrics.items()],
-        model=model_ref, selection=folder_ref, mlflow_run_id=run_id, n_test=result.n_test))
-    verdict = "beats" if result.beats_baseline else "does NOT beat"
-    await ctx.progress(STAGE, StageProgress.STATE_FINISHED, 100,
-                       f"{result.family}: test {result.metric} {result.test_score:.4f} "
-                       f"({verdict} the dummy's {result.baseline_test_score:.4f})")
+    ci = summary["test_score_ci"]
+    ctx.emit(
+        topics.MODEL_SELECTED,
+        ModelSelected(
+            dataset=dataset,
+            winner=candidates.from_dict(result.winner),
+            leaderboard=[candidates.from_dict(c) for c in result.leaderboard],
+            metric=summary["metric"],
+            test_score=summary["test_score"],
+            baseline_test_score=summary["baseline_test_score"],
+            test_metrics=[Metric(name=k, value=v) for k, v in summary["test_metrics"].items()],
+            model=model_ref,
+            selection=folder_ref,
+            mlflow_run_id=run_id,
+            n_test=summary["n_test"],
+            test_score_ci_low=ci["low"] or 0.0,
+            test_score_ci_high=ci["high"] or 0.0,
+            ensemble_kind=result.ensemble_kind,
+        ),
+    )
+    verdict = "beats" if summary["beats_baseline"] else "does NOT beat"
+    await ctx.progress(
+        STAGE,
+        StageProgress.STATE_FINISHED,
+        100,
+        f"{summary['family']} ({result.ensemble_kind}): test {summary['metric']} "
+        f"{summary['test_score']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}] "
+        f"({verdict} the dummy's {summary['baseline_test_score']:.4f})",
+    )

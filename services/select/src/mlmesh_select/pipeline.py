@@ -1,0 +1,506 @@
+"""The whole selection: constraints, Pareto front, ensembles, statistics, refit, final test
+evaluation. ``run_selection`` is a plain function of a PREPARED folder and the leaderboard;
+it writes ``selection.json``, ``model.joblib`` and ``plots/`` into one folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlmesh_common.modeling import (
+    EnsembleModel,
+    PreparedData,
+    fit_and_score,
+    greater_is_better,
+    load_prepared,
+    measure_latency_ms,
+    metrics_for,
+    model_size_bytes,
+    needs_proba,
+    oof_frame,
+    score,
+    score_model_many,
+)
+from mlmesh_select import analysis
+from mlmesh_select.ensembles import (
+    EnsembleFit,
+    OOFPool,
+    build_pool,
+    caruana_cv,
+    fold_scores,
+    stacking_cv,
+)
+from mlmesh_select.pareto import apply_constraints, pareto_optimal
+from mlmesh_select.selection import save_model
+from mlmesh_select.statistics import bootstrap_ci, compare_to_winner
+
+log = logging.getLogger(__name__)
+
+MAX_POOL = 8
+"""Most leaderboard entries (best first) that ensembles and McNemar consider."""
+MIN_GAIN = 1e-9
+
+
+@dataclass
+class SelectionOptions:
+    """What the spec asks of select."""
+
+    seed: int = 42
+    device: str = "cpu"
+    max_latency_ms: float = 0.0
+    max_model_size_mb: float = 0.0
+    sensitive_columns: list[str] = field(default_factory=list)
+    ensembles: bool = True
+    n_boot: int = 500
+    shap_budget_s: float = 30.0
+    importance_repeats: int = 3
+
+
+@dataclass
+class Selection:
+    """The refit winner and everything selection.json says about it."""
+
+    model: Any
+    winner: dict[str, Any]
+    leaderboard: list[dict[str, Any]]
+    summary: dict[str, Any]
+    out_dir: Path
+
+    @property
+    def ensemble_kind(self) -> str:
+        return str((self.summary.get("ensemble") or {}).get("kind") or "single")
+
+
+def _name(c: dict[str, Any]) -> str:
+    return f"#{c['rank']} {c['family']} ({c['source']})"
+
+
+def _labels(model: Any, X: Any) -> np.ndarray:
+    return np.asarray(model.predict(X))
+
+
+def _headline(metric: str, model: Any, X: Any, y: Any) -> float:
+    return score_model_many(model, X, y, [metric])[metric]
+
+
+def run_selection(
+    prepared_folder: Path | str,
+    leaderboard: list[dict[str, Any]],
+    oof_paths: dict[int, Path | None],
+    out_dir: Path | str,
+    options: SelectionOptions | None = None,
+) -> Selection:
+    """Select, refit and evaluate; ``oof_paths`` maps leaderboard index -> OOF file."""
+    opts = options or SelectionOptions()
+    out = Path(out_dir)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    data = load_prepared(Path(prepared_folder))
+    metric, higher = data.metric, greater_is_better(data.metric)
+    classification = data.problem_type != "regression"
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    # Train-only fits of the top entries: holdout (valid) predictions for McNemar and
+    # calibration, and latency/size where train-gpu/tune did not measure them.
+    board = [dict(c) for c in leaderboard]
+    needs_cost = bool(opts.max_latency_ms or opts.max_model_size_mb)
+    train_fits: dict[int, Any] = {}
+    for i, c in enumerate(board):
+        missing_cost = not c.get("latency_ms") or not c.get("size_bytes")
+        if i >= MAX_POOL and not (needs_cost and missing_cost):
+            continue
+        try:
+            model, _ = fit_and_score(
+                data,
+                c["family"],
+                c["params"],
+                device=opts.device,
+                seed=opts.seed,
+                fit_on=("train",),
+                eval_on="valid",
+            )
+        except Exception as exc:  # noqa: BLE001 - one failing refit must not stop selection
+            log.warning("train-only refit of %s failed: %s", _name(c), exc)
+            continue
+        train_fits[i] = model
+        if missing_cost:
+            c["latency_ms"] = measure_latency_ms(model, data.X_valid)
+            c["size_bytes"] = model_size_bytes(model)
+            c["cost_measured_by"] = "select"
+    timings["train_refits"] = time.perf_counter() - clock
+
+    for c, flag in zip(board, pareto_optimal(board, greater_is_better=higher), strict=True):
+        c["pareto_optimal"] = flag
+    kept, constraints = apply_constraints(
+        board, max_latency_ms=opts.max_latency_ms, max_model_size_mb=opts.max_model_size_mb
+    )
+    kept_idx = [board.index(c) for c in kept]
+    best_idx = kept_idx[0]
+
+    # Ensembles over the OOF predictions of the kept entries.
+    clock = time.perf_counter()
+    pool = build_pool(
+        {i: oof_paths.get(i) for i in kept_idx[:MAX_POOL]},
+        data.y_train,
+        data.folds,
+        problem_type=data.problem_type,
+        metric=metric,
+    )
+    ensemble_fits: list[EnsembleFit] = []
+    if opts.ensembles and len(pool.keys) >= 2:
+        ensemble_fits = [caruana_cv(pool), stacking_cv(pool, seed=opts.seed)]
+    single_scores = {k: fold_scores(pool, o) for k, o in zip(pool.keys, pool.outputs, strict=True)}
+    best_single = single_scores.get(best_idx)
+    chosen: EnsembleFit | None = None
+    ensemble_report = []
+    for fit in ensemble_fits:
+        entry = _ensemble_entry(fit, pool, board)
+        if best_single is not None:
+            gain = (fit.cv_mean - float(np.mean(best_single))) * (1 if higher else -1)
+            entry["gain_over_best_single"] = gain
+            within = _ensemble_within(entry, opts)
+            entry["satisfies_constraints"] = within
+            if (
+                gain > MIN_GAIN
+                and within
+                and (chosen is None or (fit.cv_mean - chosen.cv_mean) * (1 if higher else -1) > 0)
+            ):
+                chosen = fit
+        ensemble_report.append(entry)
+    timings["ensembles"] = time.perf_counter() - clock
+
+    # Refit the winner on train+valid; the train-only version gives holdout predictions.
+    clock = time.perf_counter()
+    if chosen is not None:
+        if chosen.kind == "caruana":
+            pairs = [
+                (k, w) for k, w in zip(pool.keys, _weights(chosen, pool), strict=True) if w > 0
+            ]
+            member_idx, weights = [k for k, _ in pairs], [w for _, w in pairs]
+        else:  # the meta-learner reads every pool member, in pool order
+            member_idx, weights = list(pool.keys), None
+        meta_members = []
+        for k in member_idx:
+            if k not in train_fits:
+                train_fits[k], _ = fit_and_score(
+                    data,
+                    board[k]["family"],
+                    board[k]["params"],
+                    device=opts.device,
+                    seed=opts.seed,
+                    fit_on=("train",),
+                    eval_on="valid",
+                )
+            meta_members.append(train_fits[k])
+        holdout_model = EnsembleModel(
+            meta_members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
+        ).from_fitted()
+        model = EnsembleModel(
+            meta_members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
+        ).fit(*data.combined(("train", "valid")))
+        winner = {
+            "family": "ensemble",
+            "source": "select",
+            "metric": metric,
+            "params": {"kind": chosen.kind, "members": [_name(board[k]) for k in member_idx]},
+            "cv_mean": chosen.cv_mean,
+            "cv_std": chosen.cv_std,
+            "fold_scores": chosen.fold_scores,
+            "greater_is_better": higher,
+            "ensemble": {
+                "kind": chosen.kind,
+                "members": [
+                    {
+                        "family": board[k]["family"],
+                        "params": board[k]["params"],
+                        "source": board[k]["source"],
+                        "rank": board[k]["rank"],
+                        "cv_mean": board[k]["cv_mean"],
+                        "weight": w,
+                    }
+                    for k, w in zip(member_idx, weights or [None] * len(member_idx), strict=True)
+                ],
+            },
+        }
+        winner_scores = chosen.fold_scores
+    else:
+        c = board[best_idx]
+        model, _ = fit_and_score(data, c["family"], c["params"], device=opts.device, seed=opts.seed)
+        holdout_model = train_fits.get(best_idx)
+        winner = dict(c)
+        winner_scores = best_single if best_single is not None else list(c.get("fold_scores") or [])
+    winner["latency_ms"] = measure_latency_ms(model, data.X_test)
+    winner["size_bytes"] = model_size_bytes(model)
+    baseline, _ = fit_and_score(data, "dummy", {}, device="cpu", seed=opts.seed)
+    timings["refit"] = time.perf_counter() - clock
+
+    # Statistics: the winner against every other kept candidate.
+    clock = time.perf_counter()
+    win_name = "ensemble" if chosen is not None else _name(board[best_idx])
+    others = []
+    for i in kept_idx:
+        if chosen is None and i == best_idx:
+            continue
+        scores = single_scores.get(i)
+        if scores is None or len(scores) != len(winner_scores):
+            scores = list(board[i].get("fold_scores") or [])
+        others.append({"name": _name(board[i]), "fold_scores": scores})
+    holdout = None
+    if classification and holdout_model is not None:
+        preds = {win_name: _labels(holdout_model, data.X_valid)}
+        for i in kept_idx[:MAX_POOL]:
+            if i in train_fits and _name(board[i]) != win_name:
+                preds[_name(board[i])] = _labels(train_fits[i], data.X_valid)
+        holdout = {"y": np.asarray(data.y_valid), "predictions": preds}
+    statistics = compare_to_winner(
+        {"name": win_name, "fold_scores": winner_scores},
+        others,
+        greater_is_better=higher,
+        holdout=holdout,
+    )
+    statistics["holdout"] = "valid split (models fitted on train only)" if holdout else None
+    timings["statistics"] = time.perf_counter() - clock
+
+    # Final test evaluation.
+    clock = time.perf_counter()
+    summary = _evaluate(
+        data,
+        model,
+        baseline,
+        metric,
+        opts,
+        plots,
+        holdout_model=holdout_model,
+        folder=Path(prepared_folder),
+    )
+    timings["evaluation"] = time.perf_counter() - clock
+    save_model(model, out / "model.joblib")
+    _save_pool_oof(pool, chosen, out)
+    pareto = [
+        {
+            "name": _name(c),
+            "family": c["family"],
+            "cv_mean": c["cv_mean"],
+            "latency_ms": c.get("latency_ms"),
+            "size_bytes": c.get("size_bytes"),
+            "pareto_optimal": c["pareto_optimal"],
+        }
+        for c in board
+    ]
+    analysis.pareto_plot(pareto, metric, plots / "pareto.png")
+
+    if chosen is not None:
+        winner["rank"] = 1
+        final_board = [winner] + [{**c, "rank": c["rank"] + 1} for c in board]
+    else:
+        final_board = board
+    summary.update(
+        {
+            "family": winner["family"],
+            "params": winner["params"],
+            "metric": metric,
+            "greater_is_better": higher,
+            "n_test": len(data.X_test),
+            "leaderboard": final_board,
+            "model_path": "model.joblib",
+            "winner": {k: v for k, v in winner.items() if k != "ensemble"},
+            "ensemble": winner.get("ensemble"),
+            "ensemble_candidates": ensemble_report,
+            "ensemble_pool": {
+                "members": [_name(board[k]) for k in pool.keys],
+                "rows": int(pool.y.shape[0]),
+                "dropped": {_name(board[k]): why for k, why in pool.dropped.items()},
+            },
+            "statistics": statistics,
+            "constraints": constraints,
+            "pareto_front": [p for p in pareto if p["pareto_optimal"]],
+            "plots": sorted(f"plots/{p.name}" for p in plots.glob("*.png")),
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        }
+    )
+    (out / "selection.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str))
+    return Selection(model, winner, final_board, summary, out)
+
+
+def _weights(fit: EnsembleFit, pool: OOFPool) -> list[float]:
+    if fit.weights is not None:
+        return [float(w) for w in fit.weights]
+    return [1.0] * len(pool.keys)
+
+
+def _ensemble_entry(fit: EnsembleFit, pool: OOFPool, board: list[dict]) -> dict[str, Any]:
+    members = []
+    for k, w in zip(pool.keys, _weights(fit, pool), strict=True):
+        if w > 0:
+            members.append(
+                {
+                    "name": _name(board[k]),
+                    "weight": w if fit.weights is not None else None,
+                    "latency_ms": board[k].get("latency_ms"),
+                    "size_bytes": board[k].get("size_bytes"),
+                }
+            )
+    return {
+        "kind": fit.kind,
+        "cv_mean": fit.cv_mean,
+        "cv_std": fit.cv_std,
+        "fold_scores": fit.fold_scores,
+        "members": members,
+        "latency_ms_estimate": _sum(m["latency_ms"] for m in members),
+        "size_bytes_estimate": _sum(m["size_bytes"] for m in members),
+    }
+
+
+def _sum(values: Any) -> float | None:
+    values = list(values)
+    if any(v is None or not math.isfinite(float(v)) for v in values):
+        return None
+    return float(sum(values))
+
+
+def _ensemble_within(entry: dict[str, Any], opts: SelectionOptions) -> bool:
+    """An ensemble costs the sum of its members' latency and size."""
+    lat, size = entry["latency_ms_estimate"], entry["size_bytes_estimate"]
+    if opts.max_latency_ms and (lat is None or lat > opts.max_latency_ms):
+        return False
+    return not (
+        opts.max_model_size_mb and (size is None or size / 1024**2 > opts.max_model_size_mb)
+    )
+
+
+def _evaluate(
+    data: PreparedData,
+    model: Any,
+    baseline: Any,
+    metric: str,
+    opts: SelectionOptions,
+    plots: Path,
+    *,
+    holdout_model: Any,
+    folder: Path,
+) -> dict[str, Any]:
+    all_metrics = metrics_for(data.problem_type)
+    X, y = data.X_test, np.asarray(data.y_test)
+    classification = data.problem_type != "regression"
+    test_metrics = score_model_many(model, X, y, all_metrics)
+    proba = model.predict_proba(X) if classification else None
+    pred = np.asarray(model.predict(X))
+    classes = list(model.classes_) if classification else None
+
+    def stat(idx: np.ndarray) -> float:
+        if needs_proba(metric):
+            return score(metric, y[idx], y_proba=proba[idx], labels=classes)
+        return score(metric, y[idx], y_pred=pred[idx])
+
+    ci = bootstrap_ci(stat, len(y), n_boot=opts.n_boot, seed=opts.seed)
+    ci["metric"] = metric
+    result: dict[str, Any] = {
+        "test_score": test_metrics[metric],
+        "baseline_test_score": _headline(metric, baseline, X, y),
+        "test_metrics": test_metrics,
+        "baseline_test_metrics": score_model_many(baseline, X, y, all_metrics),
+        "test_score_ci": ci,
+    }
+    better = (
+        (result["test_score"] > result["baseline_test_score"])
+        if greater_is_better(metric)
+        else (result["test_score"] < result["baseline_test_score"])
+    )
+    result["beats_baseline"] = bool(better)
+    result["device"] = opts.device
+    if classification:
+        proba_valid = (
+            holdout_model.predict_proba(data.X_valid) if holdout_model is not None else None
+        )
+        aligned = None
+        if proba_valid is not None and list(holdout_model.classes_) == classes:
+            aligned = proba_valid
+        result["calibration"] = analysis.calibration_report(
+            proba,
+            y,
+            classes,
+            proba_valid=aligned,
+            y_valid=np.asarray(data.y_valid),
+            out_dir=plots,
+            seed=opts.seed,
+        )
+    else:
+        result["calibration"] = None
+
+    def larger_better(m: Any, Xs: Any, ys: Any) -> float:
+        value = _headline(metric, m, Xs, ys)
+        return value if greater_is_better(metric) else -value
+
+    result["importance"] = {
+        "permutation": analysis.permutation_report(
+            model, X, y, larger_better, seed=opts.seed, out_dir=plots
+        ),
+        "shap": analysis.shap_report(
+            model, X, seed=opts.seed, out_dir=plots, time_budget_s=opts.shap_budget_s
+        ),
+    }
+    result["error_analysis"] = analysis.error_analysis(
+        X, y, pred, problem_type=data.problem_type, classes=classes, out_dir=plots
+    )
+    result["fairness"] = _fairness(data, folder, y, pred, classes, opts)
+    return result
+
+
+def _fairness(
+    data: PreparedData,
+    folder: Path,
+    y: np.ndarray,
+    pred: np.ndarray,
+    classes: Any,
+    opts: SelectionOptions,
+) -> dict[str, Any] | None:
+    if not opts.sensitive_columns:
+        return None
+    import pandas as pd
+
+    test = data.X_test
+    missing = [c for c in opts.sensitive_columns if c not in test.columns]
+    if missing:
+        raw_path = folder / "test.parquet"
+        raw = pd.read_parquet(raw_path) if raw_path.is_file() else pd.DataFrame()
+        if all(c in raw.columns for c in missing):
+            test = pd.concat([test, raw[missing].reset_index(drop=True)], axis=1)
+        else:
+            return {
+                "status": "failed",
+                "reason": f"sensitive column(s) {missing} are not in "
+                "the test split; keep them in the prepared data (as features or extra "
+                "columns)",
+            }
+    report = analysis.fairness_report(
+        y, pred, test[opts.sensitive_columns], problem_type=data.problem_type, classes=classes
+    )
+    return {"status": "ok", "columns": report}
+
+
+def _save_pool_oof(pool: OOFPool, chosen: EnsembleFit | None, out: Path) -> None:
+    """OOF predictions of the chosen ensemble (Caruana blend on the pool rows), if any."""
+    if chosen is None or chosen.kind != "caruana":
+        return
+    blended = sum(w * o for w, o in zip(chosen.weights, pool.outputs, strict=True))
+    oof_frame(blended, pool.classes).to_parquet(out / "ensemble_oof.parquet", index=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,95 @@
+"""Publishing an ensemble winner: ONNX degrades with a recorded reason, serving works."""
+
+import importlib.util
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mlmesh_common.modeling import EnsembleModel, MeshModel
+from mlmesh_publish.artifacts import export_artifacts
+from mlmesh_publish.serving import generate_serving_app
+
+IRIS_NUMERIC = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal_width"]
+IRIS_CATEGORICAL = ["colour class"]
+
+
+def _preprocessor(numeric, categorical):
+    return ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                categorical,
+            ),
+        ]
+    )
+
+
+def _load_app_module(folder: Path):
+    name = f"serving_app_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, folder / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _json_rows(frame):
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.fixture(scope="module")
+def ensemble_path(tmp_path_factory, iris_data):
+    frame, target = iris_data
+    pre = _preprocessor(IRIS_NUMERIC, IRIS_CATEGORICAL)
+    columns = [*IRIS_NUMERIC, *IRIS_CATEGORICAL]
+    members = [MeshModel(pre, fam, "multiclass", columns, {}, seed=0) for fam in ("linear", "knn")]
+    model = EnsembleModel(members, [0.6, 0.4]).fit(frame, target)
+    path = tmp_path_factory.mktemp("ensemble") / "model.joblib"
+    joblib.dump(model, path)
+    return path
+
+
+def test_onnx_is_skipped_with_the_reason(ensemble_path, iris_data, tmp_path):
+    frame, _ = iris_data
+    result = export_artifacts(joblib.load(ensemble_path), tmp_path, frame)
+    assert result.onnx is None and result.onnx_status == "unsupported"
+    assert "caruana ensemble of linear, knn" in result.onnx_reason
+    assert "sklearn backend" in result.onnx_reason
+    recorded = json.loads((tmp_path / "artifacts.json").read_text())
+    assert recorded["onnx_reason"] == result.onnx_reason
+
+
+def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path):
+    frame, _ = iris_data
+    folder = generate_serving_app(
+        ensemble_path,
+        tmp_path / "app",
+        model_name="iris-ens",
+        model_version="1",
+        feature_schema=iris_schema,
+        problem_type="multiclass",
+    )
+    model = joblib.load(ensemble_path)
+    rows = frame.iloc[[0, 60, 120]]
+    with TestClient(_load_app_module(folder).app) as client:
+        for payload, label, proba in zip(
+            _json_rows(rows), model.predict(rows), model.predict_proba(rows), strict=True
+        ):
+            body = client.post("/predict", json=payload).json()
+            assert body["prediction"] == label
+            assert body["prediction"] == model.classes_[np.argmax(proba)]
+            assert np.isclose(sum(body["probabilities"].values()), 1.0)

@@ -1,0 +1,114 @@
+"""run_selection end to end on real PREPARED folders (small: 3 folds, fast families)."""
+
+import json
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlmesh_common.modeling import EnsembleModel, cross_validate, load_prepared, save_oof
+from mlmesh_select import ConstraintError, SelectionOptions, build_leaderboard, run_selection
+from mlmesh_select.analysis import fairness_report
+
+FAMILIES = (("linear", {}), ("dummy", {}), ("lightgbm", {"n_estimators": 40}))
+
+
+@pytest.fixture(scope="module")
+def cancer_candidates(cancer_prepared, tmp_path_factory):
+    data = load_prepared(cancer_prepared)
+    root = tmp_path_factory.mktemp("oof")
+    cands = []
+    for family, params in FAMILIES:
+        r = cross_validate(data, family, params, device="cpu", seed=0, measure=True)
+        cands.append(
+            {
+                "family": family,
+                "params": params,
+                "source": "train",
+                "metric": r.metric,
+                "cv_mean": r.mean,
+                "cv_std": r.std,
+                "fold_scores": r.fold_scores,
+                "latency_ms": r.latency_ms,
+                "size_bytes": r.size_bytes,
+                "oof": str(save_oof(r, root / family / "oof.parquet")),
+            }
+        )
+    board = build_leaderboard(cands)
+    return board, {i: c["oof"] for i, c in enumerate(board)}
+
+
+def test_selection_writes_every_section(cancer_prepared, cancer_candidates, tmp_path):
+    board, oofs = cancer_candidates
+    sel = run_selection(
+        cancer_prepared,
+        board,
+        oofs,
+        tmp_path,
+        SelectionOptions(seed=0, n_boot=100, shap_budget_s=5, importance_repeats=1),
+    )
+    s = json.loads((tmp_path / "selection.json").read_text())
+    for key in (
+        "statistics",
+        "ensemble",
+        "pareto_front",
+        "constraints",
+        "calibration",
+        "importance",
+        "fairness",
+        "error_analysis",
+        "test_score_ci",
+    ):
+        assert key in s
+    assert {e["kind"] for e in s["ensemble_candidates"]} == {"caruana", "stacking"}
+    best_single = board[0]["cv_mean"]
+    if sel.ensemble_kind == "single":
+        assert s["ensemble"] is None and s["family"] == board[0]["family"]
+    else:  # an ensemble wins only with a better honest CV score than the best single
+        assert s["winner"]["cv_mean"] > best_single - 0.02
+        assert isinstance(sel.model, EnsembleModel)
+        gains = [
+            e["gain_over_best_single"]
+            for e in s["ensemble_candidates"]
+            if e["kind"] == sel.ensemble_kind
+        ]
+        assert gains[0] > 0
+    assert s["test_score_ci"]["low"] <= s["test_score"] <= s["test_score_ci"]["high"]
+    comparisons = s["statistics"]["comparisons"]
+    assert comparisons and all("t_p_adjusted" in r and "mcnemar_p_value" in r for r in comparisons)
+    assert 0 <= s["calibration"]["ece"] <= 1 and "brier_score" in s["calibration"]
+    assert s["importance"]["permutation"] and s["importance"]["shap"]["status"] == "ok"
+    assert s["error_analysis"]["confusion_matrix"]["labels"] == ["0", "1"]
+    assert (tmp_path / "plots" / "calibration.png").is_file()
+    assert (tmp_path / "plots" / "pareto.png").is_file()
+    model = joblib.load(tmp_path / "model.joblib")
+    data = load_prepared(cancer_prepared)
+    np.testing.assert_allclose(
+        model.predict_proba(data.X_test), sel.model.predict_proba(data.X_test)
+    )
+
+
+def test_constraints_that_nothing_meets_fail_clearly(cancer_prepared, cancer_candidates, tmp_path):
+    board, oofs = cancer_candidates
+    with pytest.raises(ConstraintError, match="max_latency_ms=1e-09"):
+        run_selection(
+            cancer_prepared, board, oofs, tmp_path, SelectionOptions(max_latency_ms=1e-9, n_boot=10)
+        )
+
+
+def test_fairness_on_a_biased_classifier():
+    rng = np.random.default_rng(0)
+    group = np.array(["a"] * 500 + ["b"] * 500)
+    y = rng.integers(0, 2, 1000)
+    pred = y.copy()
+    flip = (group == "b") & (rng.uniform(size=1000) < 0.4)
+    pred[flip] = 1  # group b gets many false positives
+    report = fairness_report(
+        y, pred, pd.DataFrame({"group": group}), problem_type="binary", classes=[0, 1]
+    )["group"]
+    assert report["by_group"]["a"]["accuracy"] == 1.0
+    assert report["by_group"]["b"]["accuracy"] < 0.9
+    assert report["demographic_parity_difference"] > 0.1
+    assert report["equalized_odds_difference"] > 0.3
+    assert report["group_sizes"] == {"a": 500, "b": 500}
