@@ -205,3 +205,26 @@ def test_selection_statistics_and_ensemble_rendered_when_present(penguins_experi
     assert "weighted average of 2 member(s)" in html
     assert "Not computed" not in html
     assert "Friedman" in _pdf_text(out["white_paper.pdf"]) or not shutil.which("pdftotext")
+
+
+def test_select_statistics_format_renders_one_row_per_comparison(penguins_experiment, tmp_path):
+    stats = {"winner": "caruana", "alpha": 0.05, "correction": "holm",
+             "primary_test": "paired t-test across CV folds", "n_folds": 5,
+             "comparisons": [
+                 {"candidate": "linear", "mean_difference": 0.0123, "t_p_value": 0.004,
+                  "t_p_adjusted": 0.008, "wilcoxon_p_value": 0.0625,
+                  "wilcoxon_p_adjusted": 0.125, "mcnemar_p_value": 0.5,
+                  "mcnemar_p_adjusted": 1.0, "verdict": "winner significantly better"},
+                 {"candidate": "knn", "mean_difference": -0.001, "t_p_value": 0.7,
+                  "t_p_adjusted": 0.7, "verdict": "no significant difference"}]}
+    out = _generate(penguins_experiment, tmp_path, statistics=stats,
+                    ensemble={"kind": "caruana", "members": [
+                        {"family": "linear", "weight": 0.6, "params": {}, "cv_mean": 0.98},
+                        {"family": "lightgbm", "weight": 0.4, "params": {}, "cv_mean": 0.97}]})
+    html = out["report.html"].read_text()
+    assert "caruana vs linear" in html and "caruana vs knn" in html
+    assert "mean difference +0.0123" in html
+    assert "adjusted 0.008" in html and "winner significantly better" in html
+    assert "Holm correction" in html
+    markdown = out["report.md"].read_text()
+    assert "caruana vs knn" in markdown and "no significant difference" in markdown

@@ -536,6 +536,8 @@ def _statistics_view(selection: Mapping[str, Any]) -> list[dict[str, str]] | Non
     if not raw:
         return None
     entries: list[dict[str, str]] = []
+    if isinstance(raw, Mapping) and isinstance(raw.get("comparisons"), Sequence):
+        return _comparison_rows(raw)
     if isinstance(raw, Mapping):
         for key, value in raw.items():
             entries.append({"name": str(key), "value": _plain(value)})
@@ -550,6 +552,34 @@ def _statistics_view(selection: Mapping[str, Any]) -> list[dict[str, str]] | Non
     else:
         entries.append({"name": "statistics", "value": _plain(raw)})
     return entries
+
+
+def _comparison_rows(stats: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per paired comparison of the winner (select's statistics format), after a
+    row naming the tests, the correction and the significance level."""
+    rows = [{"name": "method",
+             "value": f"{stats.get('primary_test', 'paired tests')}, Wilcoxon signed-rank"
+                      f" and McNemar on the holdout where available; "
+                      f"{stats.get('correction', 'holm').capitalize()} correction, "
+                      f"alpha {_plain(stats.get('alpha', 0.05))}, "
+                      f"{stats.get('n_folds', '?')} folds"}]
+    winner = stats.get("winner", "winner")
+    for comparison in stats.get("comparisons") or []:
+        if not isinstance(comparison, Mapping):
+            continue
+        parts = [f"mean difference {_signed(comparison.get('mean_difference'))}"]
+        for label, key in (("t-test", "t"), ("Wilcoxon", "wilcoxon"), ("McNemar", "mcnemar")):
+            if f"{key}_p_value" in comparison:
+                parts.append(f"{label} p {_plain(comparison[f'{key}_p_value'])} "
+                             f"(adjusted {_plain(comparison.get(f'{key}_p_adjusted', '—'))})")
+        parts.append(str(comparison.get("verdict", "")))
+        rows.append({"name": f"{winner} vs {comparison.get('candidate', '?')}",
+                     "value": "; ".join(p for p in parts if p)})
+    return rows
+
+
+def _signed(value: Any) -> str:
+    return f"{value:+.4g}" if isinstance(value, int | float) else _plain(value)
 
 
 def _ensemble_view(selection: Mapping[str, Any]) -> dict[str, Any] | None:
