@@ -234,10 +234,17 @@ SERVICE_SPECS = (
     ServiceSpec(
         "train-gpu", "trains every model family with cross-validation, on GPU when present",
         "Two consumer groups in one package. The planner fans out one `train.job` per model "
-        "family (dummy baseline, linear, LightGBM, XGBoost, CatBoost); workers cross-validate "
-        "their family (XGBoost and CatBoost on CUDA when a GPU is present), each candidate an "
-        "MLflow run; the planner fans the `train.job.completed` results in and emits "
-        "`training.completed` once every family is done.",
+        "family of the spec (all 13 by default: dummy, linear/logistic with L1/L2/elastic "
+        "net, calibrated linear and RBF SVMs, KNN, random forest, extra trees, histogram GB, "
+        "XGBoost, LightGBM, CatBoost, an MLP and AutoGluon as one candidate), each with a "
+        "time budget carved from the experiment's by family weight; workers cross-validate "
+        "their family on the shared folds (early stopping on an inner slice for the boosters "
+        "and the MLP; XGBoost, CatBoost and AutoGluon on CUDA when a GPU is present, falling "
+        "back to the CPU with the reason recorded), a failed family falls back to a simpler "
+        "one (`Candidate.fallback_from`), and every candidate is an MLflow run with its "
+        "out-of-fold predictions, latency and size; the planner fans the "
+        "`train.job.completed` results in and emits `training.completed` once every family "
+        "is done.",
         "out-of-fold predictions per candidate under `projects/<p>/experiments/<e>/train/`; "
         "parameters, fold scores and timings as MLflow runs; the fan-in state in the ledger.",
         settings=(MLFLOW,), modeling=True, apt=("libgomp1",),

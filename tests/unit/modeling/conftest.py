@@ -22,3 +22,10 @@ make_prepared = _helper.make_prepared
 cancer_prepared = _helper.cancer_prepared
 diabetes_prepared = _helper.diabetes_prepared
 penguins_prepared = _helper.penguins_prepared
+penguins_prepared_trees = _helper.penguins_prepared_trees
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "autogluon: fits AutoGluon's TabularPredictor (slow: ~10-20 s per test)"
+    )

@@ -18,7 +18,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 
@@ -31,8 +31,14 @@ def make_prepared(
     *,
     n_folds: int = 3,
     seed: int = 0,
+    trees: bool = False,
 ) -> Path:
-    """Write a PREPARED folder for ``frame`` into ``folder`` and return it."""
+    """Write a PREPARED folder for ``frame`` into ``folder`` and return it.
+
+    With ``trees``, also write ``preprocessor_trees.joblib`` (numeric columns passed
+    through with their NaNs, categoricals as ordinal codes, -1 = missing or unknown) and
+    list the code columns in prep.json ``tree_categorical_features``, as prep does.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     classification = problem_type != "regression"
     strat = frame[target] if classification else None
@@ -91,6 +97,26 @@ def make_prepared(
         "seed": seed,
         "split_sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
     }
+    if trees:
+        tree_preprocessor = ColumnTransformer(
+            [
+                ("num", "passthrough", numeric),
+                (
+                    "cat",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=-1,
+                        encoded_missing_value=-1,
+                    ),
+                    categorical,
+                ),
+            ]
+        )
+        tree_preprocessor.fit(train[features])
+        joblib.dump(tree_preprocessor, folder / "preprocessor_trees.joblib")
+        spec["tree_categorical_features"] = list(
+            range(len(numeric), len(numeric) + len(categorical))
+        )
     if classification:
         spec["class_labels"] = sorted(str(v) for v in frame[target].unique())
     (folder / "prep.json").write_text(json.dumps(spec, indent=2))
@@ -119,6 +145,18 @@ def penguins_prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """PREPARED folder for penguins (multiclass)."""
     return make_prepared(
         tmp_path_factory.mktemp("penguins"), penguins_frame(), "species", "multiclass"
+    )
+
+
+@pytest.fixture(scope="session")
+def penguins_prepared_trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PREPARED folder for penguins with a tree preprocessor (categorical codes)."""
+    return make_prepared(
+        tmp_path_factory.mktemp("penguins_trees"),
+        penguins_frame(),
+        "species",
+        "multiclass",
+        trees=True,
     )
 
 

@@ -22,3 +22,4 @@ make_prepared = _helper.make_prepared
 cancer_prepared = _helper.cancer_prepared
 diabetes_prepared = _helper.diabetes_prepared
 penguins_prepared = _helper.penguins_prepared
+penguins_prepared_trees = _helper.penguins_prepared_trees

@@ -6,12 +6,15 @@ import pytest
 
 from mlmesh_common.modeling import FAMILIES, UnknownFamilyError, default_params
 from mlmesh_train_gpu import (
+    FALLBACKS,
     FAMILY_WEIGHTS,
     BudgetError,
     JobSpec,
     SpecError,
+    fallback_chain,
     job_id_for,
     plan_jobs,
+    planned_families,
 )
 
 SPEC = {"target": "species", "problem_type": "multiclass", "metric": "accuracy"}
@@ -24,7 +27,9 @@ def test_one_job_per_family_with_defaults():
     for job in jobs:
         assert job.params == default_params(job.family, "multiclass")
     regression = plan_jobs({"problem_type": "regression"}, budget_s=600, families=["linear"])
-    assert regression[0].params == {"alpha": 1.0}
+    assert regression[0].params == {"penalty": "l2", "alpha": 1.0}
+    # an empty family list (the spec's default) means every family
+    assert [j.family for j in plan_jobs(SPEC, budget_s=600, families=[])] == list(FAMILIES)
 
 
 def test_job_ids_are_deterministic():
@@ -51,8 +56,6 @@ def test_bad_inputs():
         plan_jobs(SPEC, budget_s=0)
     with pytest.raises(UnknownFamilyError, match="use one of"):
         plan_jobs(SPEC, budget_s=60, families=["linear", "svm"])
-    with pytest.raises(UnknownFamilyError, match="no families"):
-        plan_jobs(SPEC, budget_s=60, families=[])
     with pytest.raises(SpecError, match="problem_type"):
         plan_jobs({"target": "y"}, budget_s=60)
     with pytest.raises(ValueError, match="problem type"):
@@ -63,3 +66,31 @@ def test_jobspec_round_trips_through_json():
     job = plan_jobs(SPEC, budget_s=60, families=["lightgbm"])[0]
     again = JobSpec.from_dict(json.loads(json.dumps(job.to_dict())))
     assert again == job and again.params == job.params
+
+
+def test_every_family_has_a_weight_and_autogluon_a_large_share():
+    assert set(FAMILY_WEIGHTS) == set(FAMILIES)
+    jobs = {j.family: j.time_budget_s for j in plan_jobs(SPEC, budget_s=1000)}
+    assert 0.2 < jobs["autogluon"] / 1000 < 0.35
+    assert jobs["autogluon"] > jobs["catboost"] > jobs["hist_gb"] > jobs["knn"] > jobs["dummy"]
+
+
+def test_planned_families():
+    assert planned_families([]) == list(FAMILIES) and planned_families(None) == list(FAMILIES)
+    assert planned_families(["mlp", "linear", "mlp"]) == ["mlp", "linear"]
+    with pytest.raises(UnknownFamilyError, match="use one of"):
+        planned_families(["gbm"])
+
+
+def test_fallback_chains_end_in_simpler_families():
+    assert fallback_chain("catboost") == ["lightgbm", "hist_gb", "linear", "dummy"]
+    assert fallback_chain("svm_rbf") == ["svm_linear", "linear", "dummy"]
+    assert fallback_chain("mlp") == ["linear", "dummy"]
+    assert fallback_chain("autogluon") == ["lightgbm", "hist_gb", "linear", "dummy"]
+    assert fallback_chain("dummy") == []
+    # planned families have their own job: they are skipped, the chain goes on past them
+    assert fallback_chain("catboost", ["catboost", "lightgbm", "linear"]) == ["hist_gb", "dummy"]
+    assert fallback_chain("catboost", list(FAMILIES)) == []
+    for family in FAMILIES:  # every chain ends at the baseline
+        assert family == "dummy" or fallback_chain(family)[-1] == "dummy"
+    assert set(FALLBACKS) == set(FAMILIES) - {"dummy"}

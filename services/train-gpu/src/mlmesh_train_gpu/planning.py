@@ -8,20 +8,45 @@ from typing import Any
 
 from mlmesh_common.modeling import (
     FAMILIES,
-    UnknownFamilyError,
     check_family,
     check_problem_type,
     default_params,
 )
 
 FAMILY_WEIGHTS: dict[str, float] = {
-    "dummy": 0.5,
+    "dummy": 0.25,
     "linear": 1.0,
-    "lightgbm": 3.0,
+    "svm_linear": 1.0,
+    "svm_rbf": 2.0,
+    "knn": 0.5,
+    "random_forest": 2.0,
+    "extra_trees": 2.0,
+    "hist_gb": 2.0,
     "xgboost": 3.0,
+    "lightgbm": 3.0,
     "catboost": 4.0,
+    "mlp": 2.0,
+    "autogluon": 8.0,
 }
-"""Relative share of the training budget each family gets (boosted trees cost more)."""
+"""Relative share of the training budget each family gets. Boosted trees cost more than
+linear models; AutoGluon, a whole AutoML system fitted once per fold, gets about a quarter
+of the budget when every family trains (its time_limit comes from this share)."""
+
+FALLBACKS: dict[str, str] = {
+    "catboost": "lightgbm",
+    "xgboost": "lightgbm",
+    "lightgbm": "hist_gb",
+    "hist_gb": "linear",
+    "random_forest": "hist_gb",
+    "extra_trees": "random_forest",
+    "svm_rbf": "svm_linear",
+    "svm_linear": "linear",
+    "knn": "linear",
+    "mlp": "linear",
+    "autogluon": "lightgbm",
+    "linear": "dummy",
+}
+"""The simpler family that stands in when a family fails (followed transitively)."""
 
 
 class BudgetError(ValueError):
@@ -66,24 +91,45 @@ def job_id_for(family: str) -> str:
     return f"train-{check_family(family)}"
 
 
+def planned_families(families: Sequence[str] | None) -> list[str]:
+    """The families an experiment trains: ``families`` in order without repeats, or every
+    family when it is empty (the spec's ``families`` field). Unknown names raise."""
+    chosen = list(dict.fromkeys(families or ())) or list(FAMILIES)
+    for family in chosen:
+        check_family(family)
+    return chosen
+
+
+def fallback_chain(family: str, planned: Sequence[str] = ()) -> list[str]:
+    """Families to try, in order, when ``family`` fails: FALLBACKS followed transitively,
+    skipping families in ``planned`` (they have their own job, and their own fallbacks)."""
+    check_family(family)
+    chain: list[str] = []
+    seen = {family}
+    current = FALLBACKS.get(family)
+    while current is not None and current not in seen:
+        seen.add(current)
+        if current not in planned:
+            chain.append(current)
+        current = FALLBACKS.get(current)
+    return chain
+
+
 def plan_jobs(
-    spec: dict[str, Any], *, budget_s: float, families: Sequence[str] = FAMILIES
+    spec: dict[str, Any], *, budget_s: float, families: Sequence[str] | None = None
 ) -> list[JobSpec]:
     """Plan one job per family for the experiment described by ``spec`` (prep.json).
 
-    The budget is carved into per-job budgets in proportion to FAMILY_WEIGHTS; params are
-    the family defaults for the spec's problem type.
+    ``families`` empty or None means every family (:func:`planned_families`). The budget
+    is carved into per-job budgets in proportion to FAMILY_WEIGHTS; params are the family
+    defaults for the spec's problem type.
     """
     if not isinstance(budget_s, int | float) or not budget_s > 0:
         raise BudgetError(f"budget_s must be a positive number of seconds; got {budget_s!r}")
     if "problem_type" not in spec:
         raise SpecError("spec (prep.json) lacks problem_type; re-run the prep stage")
     problem_type = check_problem_type(spec["problem_type"])
-    chosen = list(dict.fromkeys(families))
-    if not chosen:
-        raise UnknownFamilyError(f"no families to train; choose from {', '.join(FAMILIES)}")
-    for family in chosen:
-        check_family(family)
+    chosen = planned_families(families)
     total = sum(FAMILY_WEIGHTS[f] for f in chosen)
     return [
         JobSpec(

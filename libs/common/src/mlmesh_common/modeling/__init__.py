@@ -4,13 +4,37 @@ Plain Python: nothing here knows about Kafka, protobuf or the service runtime. E
 named ``*Error`` subclass ValueError and mean bad input that a retry cannot fix.
 """
 
-from ._data import PREPARED_FILES, SPLITS, PreparedData, PreparedDataError, load_prepared
+from ._autogluon import AutoGluonEstimator
+from ._cost import LatencyInputError, measure_latency_ms, model_size_bytes
+from ._data import (
+    PREPARED_FILES,
+    SPLITS,
+    TREE_PREPROCESSOR_FILE,
+    PreparedData,
+    PreparedDataError,
+    load_prepared,
+)
 from ._device import DEVICE_ENV, DEVICES, Device, detect_device
-from ._evaluate import CVResult, cross_validate, fit_and_score, score_model, score_model_many
+from ._ensemble import ENSEMBLE_KINDS, EnsembleError, EnsembleModel, stack_features
+from ._evaluate import (
+    CVResult,
+    OnFold,
+    cross_validate,
+    fit_and_score,
+    new_model,
+    score_model,
+    score_model_many,
+)
 from ._families import (
+    EARLY_STOPPING_FAMILIES,
     FAMILIES,
     GPU_FAMILIES,
+    META_PARAMS,
+    NATIVE_CATEGORICAL_FAMILIES,
+    RAW_FEATURE_FAMILIES,
     RESERVED_PARAMS,
+    TIME_LIMITED_FAMILIES,
+    TREE_FAMILIES,
     InvalidParamsError,
     UnknownDeviceError,
     UnknownFamilyError,
@@ -33,6 +57,7 @@ from ._metrics import (
     score,
 )
 from ._model import MeshModel, MissingFeaturesError, TargetError
+from ._oof import OOF_FILE, OOFFormatError, load_oof, oof_frame, save_oof
 from ._tracking import (
     RUN_ID_TAG,
     TRACKING_URI_ENV,
@@ -44,21 +69,36 @@ from ._tracking import (
 __all__ = [
     "DEVICES",
     "DEVICE_ENV",
+    "EARLY_STOPPING_FAMILIES",
+    "ENSEMBLE_KINDS",
     "FAMILIES",
     "GPU_FAMILIES",
     "METRICS",
+    "META_PARAMS",
+    "NATIVE_CATEGORICAL_FAMILIES",
+    "OOF_FILE",
+    "RAW_FEATURE_FAMILIES",
+    "TIME_LIMITED_FAMILIES",
+    "TREE_FAMILIES",
+    "TREE_PREPROCESSOR_FILE",
     "PREPARED_FILES",
     "PROBLEM_TYPES",
     "RESERVED_PARAMS",
     "RUN_ID_TAG",
     "SPLITS",
     "TRACKING_URI_ENV",
+    "AutoGluonEstimator",
     "CVResult",
     "Device",
+    "EnsembleError",
+    "EnsembleModel",
     "InvalidParamsError",
+    "LatencyInputError",
     "MeshModel",
     "MetricInputError",
     "MissingFeaturesError",
+    "OOFFormatError",
+    "OnFold",
     "PreparedData",
     "PreparedDataError",
     "TargetError",
@@ -78,11 +118,18 @@ __all__ = [
     "effective_device",
     "fit_and_score",
     "greater_is_better",
+    "load_oof",
     "load_prepared",
     "log_run",
+    "measure_latency_ms",
     "metrics_for",
+    "model_size_bytes",
     "needs_proba",
+    "new_model",
+    "oof_frame",
+    "save_oof",
     "score",
     "score_model",
     "score_model_many",
+    "stack_features",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
+from ._families import TREE_FAMILIES, check_family
 from ._metrics import check_problem_type, default_metric
 
 PREPARED_FILES = (
@@ -22,6 +23,8 @@ PREPARED_FILES = (
     "preprocessor.joblib",
     "prep.json",
 )
+TREE_PREPROCESSOR_FILE = "preprocessor_trees.joblib"
+"""Optional: the tree families' preprocessor (no scaling, categoricals as integer codes)."""
 SPLITS = ("train", "valid", "test")
 _REQUIRED_SPEC_KEYS = ("target", "problem_type", "feature_columns")
 
@@ -43,6 +46,29 @@ class PreparedData:
     folds: np.ndarray
     preprocessor: ColumnTransformer
     spec: dict[str, Any] = field(repr=False)
+    preprocessor_trees: Any = field(default=None, repr=False)
+
+    @property
+    def tree_categorical_features(self) -> list[int]:
+        """Output columns of ``preprocessor_trees`` holding categorical codes (prep.json)."""
+        if self.preprocessor_trees is None:
+            return []
+        return [int(i) for i in self.spec.get("tree_categorical_features") or []]
+
+    def preprocessor_for(self, family: str) -> Any:
+        """The preprocessor ``family`` is fitted with: the tree one for tree families when
+        the PREPARED folder has it, else the dense one."""
+        check_family(family)
+        if family in TREE_FAMILIES and self.preprocessor_trees is not None:
+            return self.preprocessor_trees
+        return self.preprocessor
+
+    def categorical_features_for(self, family: str) -> list[int]:
+        """Categorical-code columns of :meth:`preprocessor_for`'s output (empty if none)."""
+        check_family(family)
+        if family in TREE_FAMILIES and self.preprocessor_trees is not None:
+            return self.tree_categorical_features
+        return []
 
     @property
     def target(self) -> str:
@@ -124,7 +150,10 @@ def _split_xy(
 
 
 def load_prepared(folder: Path | str) -> PreparedData:
-    """Read a PREPARED folder (splits, folds, fitted preprocessor, prep.json).
+    """Read a PREPARED folder (splits, folds, fitted preprocessor(s), prep.json).
+
+    ``preprocessor_trees.joblib`` is optional: without it every family uses
+    ``preprocessor.joblib``.
 
     Raises PreparedDataError when a file is missing or the files disagree with each other.
     """
@@ -168,6 +197,22 @@ def load_prepared(folder: Path | str) -> PreparedData:
             f"preprocessor.joblib holds a {type(preprocessor).__name__}, not a "
             "scikit-learn transformer"
         )
+    trees = None
+    if (folder / TREE_PREPROCESSOR_FILE).is_file():
+        trees = joblib.load(folder / TREE_PREPROCESSOR_FILE)
+        if not hasattr(trees, "fit_transform"):
+            raise PreparedDataError(
+                f"{TREE_PREPROCESSOR_FILE} holds a {type(trees).__name__}, not a "
+                "scikit-learn transformer"
+            )
+        cats = spec.get("tree_categorical_features") or []
+        if not isinstance(cats, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in cats
+        ):
+            raise PreparedDataError(
+                f"{folder / 'prep.json'}: tree_categorical_features must be a list of "
+                f"non-negative column indices; got {cats!r}"
+            )
     return PreparedData(
         X_train=splits["train"][0],
         y_train=splits["train"][1],
@@ -178,4 +223,5 @@ def load_prepared(folder: Path | str) -> PreparedData:
         folds=folds.astype(np.int64),
         preprocessor=preprocessor,
         spec=spec,
+        preprocessor_trees=trees,
     )

@@ -1,0 +1,147 @@
+"""train-gpu on the real broker: a planner and two workers train the spec's families, and
+every candidate carries its OOF predictions in the artifact store, latency and size."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from mlmesh.events.v1.common_pb2 import ProblemType
+from mlmesh.events.v1.dataset_pb2 import DatasetPrepared
+from mlmesh.events.v1.envelope_pb2 import Producer
+from mlmesh.events.v1.experiment_pb2 import ExperimentSpec
+from mlmesh_common import topics
+from mlmesh_common.envelope import decode, encode, new_envelope
+from mlmesh_common.modeling import load_oof
+from mlmesh_common.runtime import Service
+from mlmesh_common.runtime._context import artifact_ref
+from mlmesh_train_gpu.service import service as train_gpu
+
+pytestmark = pytest.mark.service
+HELPER = Path(__file__).resolve().parents[1] / "unit" / "modeling" / "prepared_data.py"
+FAMILIES = ["dummy", "linear", "knn", "svm_linear", "mlp"]
+
+
+def _module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _send(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def _read(bootstrap: str, topic: str, key: str, want: int, timeout_s: float) -> list:
+    """Records of ``key`` on ``topic`` (from the start) once ``want`` are there."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found, deadline = [], time.monotonic() + timeout_s
+        while time.monotonic() < deadline and len(found) < want:
+            batch = await consumer.getmany(timeout_ms=500)
+            found += [r for recs in batch.values() for r in recs if r.key == key.encode()]
+        return found
+    finally:
+        await consumer.stop()
+
+
+def _instance(settings, groups: str, name: str, handled: list[str]) -> Service:
+    svc = Service(
+        train_gpu.name, settings=settings.model_copy(update={"groups": groups, "instance": name})
+    )
+    for route in train_gpu.routes:
+
+        async def counted(ctx, event, _fn=route.fn, _name=name, _group=route.group):
+            if _group == "train-gpu-worker":
+                handled.append(_name)
+            await _fn(ctx, event)
+
+        svc.routes.append(type(route)(route.topic, route.group, route.stage, counted))
+    return svc
+
+
+async def test_planner_and_two_workers_train_the_spec_families(
+    mesh_settings, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLMESH_DEVICE", "cpu")
+    helper = _module("mlmesh_train_service_prepared", HELPER)
+    folder = helper.make_prepared(
+        tmp_path / "prepared", helper.penguins_frame(), "species", "multiclass"
+    )
+    settings = mesh_settings.model_copy(
+        update={"mlflow_tracking_uri": f"file://{tmp_path / 'mlruns'}"}
+    )
+    handled: list[str] = []
+    services = [
+        _instance(settings, "train-gpu-planner", "planner", handled),
+        _instance(settings, "train-gpu-worker", "worker-a", handled),
+        _instance(settings, "train-gpu-worker", "worker-b", handled),
+    ]
+    experiment = f"t-{uuid.uuid4().hex[:10]}"
+    store = services[0].store
+    stored = store.put_dir(folder, f"projects/p/experiments/{experiment}/prep", "test/0")
+    dataset = DatasetPrepared(
+        spec=ExperimentSpec(
+            project="p", stages=["train"], time_budget_s=120, seed=3, families=FAMILIES
+        ),
+        prepared=artifact_ref(stored),
+        target="species",
+        problem_type=ProblemType.PROBLEM_TYPE_MULTICLASS,
+        metric="accuracy",
+        n_folds=3,
+    )
+    env = new_envelope(
+        topics.DATASET_PREPARED,
+        dataset,
+        experiment_id=experiment,
+        producer=Producer(service="test"),
+    )
+    await asyncio.gather(*(s.start() for s in services))
+    try:
+        await _send(settings.kafka_bootstrap, topics.DATASET_PREPARED.name, experiment, encode(env))
+        records = await _read(
+            settings.kafka_bootstrap, topics.TRAINING_COMPLETED.name, experiment, 1, timeout_s=90
+        )
+    finally:
+        await asyncio.gather(*(s.stop() for s in services))
+    assert records, "no training.completed within 90 s"
+    _, done = decode(records[0].value, topics.TRAINING_COMPLETED)
+    assert sorted(c.family for c in done.candidates) == sorted(FAMILIES)
+    assert done.best_family != "dummy"
+    for candidate in done.candidates:
+        assert candidate.latency_ms > 0 and candidate.size_bytes > 0
+        assert candidate.device == "cpu" and not candidate.fallback_from
+        ref = candidate.oof_predictions
+        assert ref.uri.endswith(f"train-{candidate.family}/oof.parquet") and ref.sha256
+        local = store.get_file(
+            ref.uri, tmp_path / "oof" / candidate.family / "oof.parquet", ref.sha256
+        )
+        oof, classes = load_oof(local)
+        assert classes == ["Adelie", "Chinstrap", "Gentoo"] and not np.isnan(oof).any()
+    assert len(handled) == len(FAMILIES)  # one job per family, spread over the workers
