@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlmesh_docs.generate import REPRODUCE_PY, StoredArtifacts, _write_reproduction
@@ -77,3 +78,40 @@ def test_a_modified_store_is_refused(script_dir, diabetes_experiment, tmp_path):
     result = _run(script_dir)
     assert result.returncode == 1
     assert "sha256" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["caruana", "stacking"])
+def test_an_ensemble_winner_reproduces(penguins_experiment, tmp_path, kind):
+    """An ensemble winner is rebuilt from its members (and the stored meta-learner)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mlmesh_common.modeling import EnsembleModel, load_prepared, new_model, score_model
+    from mlmesh_docs.reproduce_script import reproduce
+
+    data = load_prepared(penguins_experiment.prepared_dir)
+    members = [{"family": "linear", "params": {}, "weight": 0.75},
+               {"family": "knn", "params": {"n_neighbors": 7}, "weight": 0.25}]
+    models = [new_model(data, m["family"], m["params"], device="cpu", seed=SEED)
+              for m in members]
+    X_fit, y_fit = data.combined(("train", "valid"))
+    if kind == "caruana":
+        model = EnsembleModel(models, [m["weight"] for m in members], kind="caruana")
+    else:
+        classes = sorted(set(y_fit))
+        rng = np.random.default_rng(0)
+        oof = rng.dirichlet(np.ones(len(classes)), size=(60, len(members)))
+        meta = LogisticRegression().fit(oof.reshape(60, -1), rng.choice(classes, 60))
+        model = EnsembleModel(models, None, kind="stacking", meta=meta, meta_classes=classes)
+    model.fit(X_fit, y_fit)
+    select_dir = tmp_path / "select"
+    select_dir.mkdir()
+    import joblib
+
+    joblib.dump(model, select_dir / "model.joblib")
+    score = float(score_model(model, data.X_test, data.y_test, data.metric))
+    selection = {"family": "ensemble", "params": {"kind": kind}, "metric": data.metric,
+                 "test_score": score, "ensemble": {"kind": kind, "members": members}}
+    (select_dir / "selection.json").write_text(json.dumps(selection))
+    result = reproduce(penguins_experiment.prepared_dir, select_dir / "selection.json", SEED,
+                       1e-9)
+    assert result["matches"], result

@@ -26,7 +26,7 @@ def _iris_frame() -> tuple[pd.DataFrame, pd.Series]:
     frame["colour class"] = np.where(frame["petal length (cm)"] > 4.0, "dark", "pale")
     rng = np.random.default_rng(0)
     frame.loc[rng.choice(len(frame), 10, replace=False), "sepal width (cm)"] = np.nan
-    frame.loc[rng.choice(len(frame), 10, replace=False), "colour class"] = None
+    frame.loc[rng.choice(len(frame), 10, replace=False), "colour class"] = np.nan
     target = pd.Series(np.asarray(data.target_names)[data.target], name="species")
     return frame, target
 
@@ -106,7 +106,7 @@ def mesh_binary_model(tmp_path_factory: pytest.TempPathFactory):
     frame = data.data.iloc[:, :6].copy()
     rng = np.random.default_rng(3)
     frame["site"] = np.where(frame["mean radius"] > 14, "north", "south")
-    frame.loc[rng.choice(len(frame), 15, replace=False), "site"] = None
+    frame.loc[rng.choice(len(frame), 15, replace=False), "site"] = np.nan
     frame.loc[rng.choice(len(frame), 15, replace=False), "mean texture"] = np.nan
     target = np.where(data.target == 1, "benign", "malignant")
     numeric = list(frame.columns[:6])

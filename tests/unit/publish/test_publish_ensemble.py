@@ -92,4 +92,4 @@ def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, 
             body = client.post("/predict", json=payload).json()
             assert body["prediction"] == label
             assert body["prediction"] == model.classes_[np.argmax(proba)]
-            assert np.isclose(sum(body["probabilities"].values()), 1.0)
+            assert np.allclose(list(body["probabilities"].values()), proba)

@@ -183,3 +183,26 @@ def test_lightgbm_thresholds_keep_float64_precision(tmp_path):
     result = export_artifacts(model, tmp_path, frame)
     assert result.onnx_status == "verified", result.onnx_reason
     assert result.verification["max_proba_diff"] < 1e-5
+
+
+def test_a_tree_preprocessor_with_category_codes_is_unsupported_not_an_error(tmp_path):
+    """prep's tree preprocessor encodes categories as ordinal codes: no ONNX translation, so
+    export says so (publish records the reason) instead of failing the stage."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    frame, target = _frame("binary")
+    numeric = [c for c in frame.columns if c not in ("colour", "grade")]
+    codes = make_pipeline(SimpleImputer(strategy="most_frequent"),
+                          OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
+    preprocessor = ColumnTransformer([("codes", codes, ["colour"]),
+                                      ("num", SimpleImputer(strategy="median"), numeric)])
+    model = MeshModel(preprocessor, "lightgbm", "binary", numeric + ["colour"],
+                      SMALL["lightgbm"]).fit(frame, target)
+    with pytest.raises(OnnxUnsupportedError, match="OrdinalEncoder"):
+        export_onnx(model, tmp_path / "model.onnx")
+    result = export_artifacts(model, tmp_path / "out", frame.head(20))
+    assert result.onnx is None and result.onnx_status == "unsupported"
+    assert "OrdinalEncoder" in result.onnx_reason

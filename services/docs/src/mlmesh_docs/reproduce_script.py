@@ -4,8 +4,10 @@
 Stored by the docs stage as ``reproduce.py`` next to ``reproduction.json``. It downloads
 the prepared data folder and ``selection.json`` from the artifact store (checking every
 sha256), rebuilds the selected model with ``mlmesh_common.modeling`` exactly as the select
-stage did (a MeshModel of the stored family, parameters and seed, fitted on train+valid),
-scores it on the test split and compares with the recorded test score.
+stage did (a MeshModel of the stored family, parameters and seed, or for an ensemble winner
+its members with their weights, fitted on train+valid; a stacking ensemble reuses the
+stored meta-learner, which was fitted on out-of-fold predictions), scores it on the test
+split and compares with the recorded test score.
 
     python reproduce.py                       # uses reproduction.json next to this file
     python reproduce.py --prepared DIR --selection FILE   # local copies instead
@@ -42,20 +44,40 @@ def _fetch(config: dict, workdir: Path) -> tuple[Path, Path]:
 
 def reproduce(prepared_dir: Path, selection_path: Path, seed: int, tolerance: float) -> dict:
     """Refit the winner recorded in ``selection_path`` and score it on the test split."""
-    from mlmesh_common.modeling import MeshModel, load_prepared, score_model
+    from mlmesh_common.modeling import load_prepared, new_model, score_model
 
     selection = json.loads(Path(selection_path).read_text())
     data = load_prepared(Path(prepared_dir))
     X_fit, y_fit = data.combined(("train", "valid"))
-    model = MeshModel(data.preprocessor, selection["family"], data.problem_type,
-                      data.feature_columns, dict(selection.get("params") or {}),
-                      device="cpu", seed=seed, n_jobs=1).fit(X_fit, y_fit)
+    ensemble = selection.get("ensemble")
+    if ensemble:
+        model = _ensemble(ensemble, data, seed, Path(selection_path).parent)
+    else:
+        model = new_model(data, selection["family"], dict(selection.get("params") or {}),
+                          device="cpu", seed=seed)
+    model.fit(X_fit, y_fit)
     metric = selection.get("metric") or data.metric
     score = float(score_model(model, data.X_test, data.y_test, metric))
     recorded = float(selection["test_score"])
     return {"family": selection["family"], "metric": metric, "recorded_test_score": recorded,
             "reproduced_test_score": score, "difference": abs(score - recorded),
             "tolerance": tolerance, "matches": abs(score - recorded) <= tolerance}
+
+
+def _ensemble(ensemble: dict, data: object, seed: int, select_dir: Path) -> object:
+    """The unfitted ensemble select refit: its members, weights and (stacking) meta-learner."""
+    from mlmesh_common.modeling import EnsembleModel, new_model
+
+    members = [new_model(data, m["family"], dict(m.get("params") or {}), device="cpu",
+                         seed=seed) for m in ensemble["members"]]
+    if ensemble["kind"] == "caruana":
+        return EnsembleModel(members, [float(m["weight"]) for m in ensemble["members"]],
+                             kind="caruana")
+    import joblib
+
+    stored = joblib.load(select_dir / "model.joblib")
+    return EnsembleModel(members, None, kind=ensemble["kind"], meta=stored.meta,
+                         meta_classes=stored.meta_classes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,6 +136,16 @@ def _is_string_cast(step: Any) -> bool:
     )
 
 
+def _translated_steps() -> tuple[type, ...]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    return (SimpleImputer, StandardScaler, OneHotEncoder)
+
+
+_TRANSLATED_STEPS = _translated_steps()
+
+
 def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list[str], list]]]:
     """Which columns are numeric/categorical, and each transformer's (kind, columns, steps)."""
     from sklearn.compose import ColumnTransformer
@@ -157,6 +167,13 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
             )
         steps = _steps(transformer)
         kind = "categorical" if any(isinstance(s, OneHotEncoder) for s in steps) else "numeric"
+        untranslatable = [type(s).__name__ for s in steps
+                          if not (_is_string_cast(s) or isinstance(s, _TRANSLATED_STEPS))]
+        if untranslatable:
+            raise OnnxUnsupportedError(
+                f"transformer {name!r} uses {', '.join(untranslatable)}, which has no ONNX "
+                "translation here (only imputation, scaling and one-hot encoding do)"
+            )
         getattr(columns, kind).extend(str(c) for c in cols)
         blocks.append((kind, [str(c) for c in cols], steps))
     return columns, blocks

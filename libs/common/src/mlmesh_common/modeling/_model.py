@@ -59,6 +59,24 @@ def _subsample(n: int, cap: int, y: np.ndarray, classification: bool, seed: int)
     return np.sort(keep)
 
 
+def _normalise_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """None and pd.NA in text columns become NaN, as the imputers expect.
+
+    Parquet gives None for a missing string (pandas 2) while CSV readers and the serving
+    app give NaN; scikit-learn's imputers only see NaN as missing, so without this a model
+    trained from Parquet would treat None as a category of its own and answer differently
+    at serving time.
+    """
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if not text:
+        return frame
+    frame = frame.copy()
+    for column in text:
+        values = frame[column]
+        frame[column] = values.where(values.notna(), np.nan)
+    return frame
+
+
 class MeshModel(BaseEstimator):
     """A clone of the prep stage's preprocessor plus a ``family`` estimator, fitted together.
 
@@ -117,7 +135,7 @@ class MeshModel(BaseEstimator):
                 f"input lacks feature columns {missing}; send every column the model was "
                 f"trained on ({list(self.feature_columns)})"
             )
-        return X[list(self.feature_columns)]
+        return _normalise_missing(X[list(self.feature_columns)])
 
     def _estimator_input(self, Xt: Any, cats: Sequence[int]) -> Any:
         if self.family in _DENSE_FAMILIES or cats:
