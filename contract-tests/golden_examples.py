@@ -209,15 +209,24 @@ def payloads() -> dict[str, Message]:
         topics.PREDICTION_LOGGED.name: monitoring_pb2.PredictionLogged(
             model_name="credit-default", model_version="3",
             rows_json='[{"age": 41, "income": 52000.0, "region": "north"}]',
-            predictions_json="[0.12]", request_ids=["req-1"]),
+            predictions_json="[0.12]", request_ids=["req-1"],
+            probabilities_json='[{"0": 0.88, "1": 0.12}]'),
         topics.GROUND_TRUTH_LOGGED.name: monitoring_pb2.GroundTruthLogged(
             model_name="credit-default", model_version="3", request_ids=["req-1"],
             outcomes_json="[0]"),
-        topics.DRIFT_DETECTED.name: monitoring_pb2.DriftDetected(
+        topics.DRIFT_DETECTED.name: _timestamp_fields(monitoring_pb2.DriftDetected(
             model_name="credit-default", model_version="3", dataset_drift=True,
             share_drifted=0.67, drifted_columns=["income", "region"], window_rows=5000,
             report=_ref("monitor/drift-0001.html", "text/html"),
-            source_experiment_id=EXPERIMENT_ID),
+            source_experiment_id=EXPERIMENT_ID,
+            kinds=["data_drift", "prediction_drift", "performance_decay"],
+            window_id="credit-default:3:000001", prediction_drift=True,
+            prediction_drift_score=0.21, prediction_drift_stattest="jensenshannon",
+            performance_decay=True, metric="roc_auc", window_score=0.71,
+            reference_score=0.83, decay=0.145, labeled_rows=1200,
+            report_json=_ref("monitor/drift-0001.json", "application/json"),
+            retrain_experiment_id="9e1f0c2a7b3d4e5f",
+            retrain_decision="requested retraining experiment 9e1f0c2a7b3d4e5f")),
     }
     missing = sorted({t.name for t in topics.TOPICS} - set(examples))
     if missing:

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
         default=0.5, description="share of drifted features at which a window drifts")
     monitor_decay_threshold: float = Field(
         default=0.1, description="relative metric loss vs the test score that counts as decay")
+    monitor_report_interval_s: float = Field(
+        default=60.0, description="least seconds between two drift.detected (each with an "
+        "evidently report) of one model version; drifted windows in between are counted")
     monitor_retrain: bool = Field(
         default=False, description="request a retraining experiment on drift or decay")
     monitor_retrain_on: str = Field(

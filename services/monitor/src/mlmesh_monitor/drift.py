@@ -84,6 +84,21 @@ def render_drift_html(
     return snapshot.get_html_str(as_iframe=False)
 
 
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    drift_share_threshold: float = 0.5,
+) -> tuple[str, dict[str, Any], DriftResult]:
+    """evidently's drift report of one comparison as (self-contained HTML, the report as a
+    JSON-serialisable dict, the parsed result), from a single evidently run."""
+    snapshot, plan = _run_report(reference, current, columns, drift_share_threshold)
+    as_dict = snapshot.dict()
+    return (snapshot.get_html_str(as_iframe=False), as_dict,
+            _parse(as_dict, plan, drift_share_threshold))
+
+
 @dataclass(frozen=True)
 class _Plan:
     numerical: list[str]

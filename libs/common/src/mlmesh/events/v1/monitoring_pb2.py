@@ -22,20 +22,21 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from mlmesh.events.v1 import common_pb2 as mlmesh_dot_events_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mlmesh/events/v1/monitoring.proto\x12\x10mlmesh.events.v1\x1a\x1dmlmesh/events/v1/common.proto\"\x7f\n\x10PredictionLogged\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x11\n\trows_json\x18\x03 \x01(\t\x12\x18\n\x10predictions_json\x18\x04 \x01(\t\x12\x13\n\x0brequest_ids\x18\x05 \x03(\t\"j\n\x11GroundTruthLogged\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0brequest_ids\x18\x03 \x03(\t\x12\x15\n\routcomes_json\x18\x04 \x01(\t\"\xe3\x01\n\rDriftDetected\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\rdataset_drift\x18\x03 \x01(\x08\x12\x15\n\rshare_drifted\x18\x04 \x01(\x01\x12\x17\n\x0f\x64rifted_columns\x18\x05 \x03(\t\x12\x13\n\x0bwindow_rows\x18\x06 \x01(\x03\x12-\n\x06report\x18\x07 \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x1c\n\x14source_experiment_id\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mlmesh/events/v1/monitoring.proto\x12\x10mlmesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmlmesh/events/v1/common.proto\"\x9b\x01\n\x10PredictionLogged\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x11\n\trows_json\x18\x03 \x01(\t\x12\x18\n\x10predictions_json\x18\x04 \x01(\t\x12\x13\n\x0brequest_ids\x18\x05 \x03(\t\x12\x1a\n\x12probabilities_json\x18\x06 \x01(\t\"j\n\x11GroundTruthLogged\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0brequest_ids\x18\x03 \x03(\t\x12\x15\n\routcomes_json\x18\x04 \x01(\t\"\xb0\x05\n\rDriftDetected\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\rdataset_drift\x18\x03 \x01(\x08\x12\x15\n\rshare_drifted\x18\x04 \x01(\x01\x12\x17\n\x0f\x64rifted_columns\x18\x05 \x03(\t\x12\x13\n\x0bwindow_rows\x18\x06 \x01(\x03\x12-\n\x06report\x18\x07 \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x1c\n\x14source_experiment_id\x18\x08 \x01(\t\x12\r\n\x05kinds\x18\t \x03(\t\x12\x11\n\twindow_id\x18\n \x01(\t\x12\x30\n\x0cwindow_start\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10prediction_drift\x18\r \x01(\x08\x12\x1e\n\x16prediction_drift_score\x18\x0e \x01(\x01\x12!\n\x19prediction_drift_stattest\x18\x0f \x01(\t\x12\x19\n\x11performance_decay\x18\x10 \x01(\x08\x12\x0e\n\x06metric\x18\x11 \x01(\t\x12\x14\n\x0cwindow_score\x18\x12 \x01(\x01\x12\x17\n\x0freference_score\x18\x13 \x01(\x01\x12\r\n\x05\x64\x65\x63\x61y\x18\x14 \x01(\x01\x12\x14\n\x0clabeled_rows\x18\x15 \x01(\x03\x12\x32\n\x0breport_json\x18\x16 \x01(\x0b\x32\x1d.mlmesh.events.v1.ArtifactRef\x12\x1d\n\x15retrain_experiment_id\x18\x17 \x01(\t\x12\x18\n\x10retrain_decision\x18\x18 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlmesh.events.v1.monitoring_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PREDICTIONLOGGED']._serialized_start=86
-  _globals['_PREDICTIONLOGGED']._serialized_end=213
-  _globals['_GROUNDTRUTHLOGGED']._serialized_start=215
-  _globals['_GROUNDTRUTHLOGGED']._serialized_end=321
-  _globals['_DRIFTDETECTED']._serialized_start=324
-  _globals['_DRIFTDETECTED']._serialized_end=551
+  _globals['_PREDICTIONLOGGED']._serialized_start=120
+  _globals['_PREDICTIONLOGGED']._serialized_end=275
+  _globals['_GROUNDTRUTHLOGGED']._serialized_start=277
+  _globals['_GROUNDTRUTHLOGGED']._serialized_end=383
+  _globals['_DRIFTDETECTED']._serialized_start=386
+  _globals['_DRIFTDETECTED']._serialized_end=1074
 # @@protoc_insertion_point(module_scope)
