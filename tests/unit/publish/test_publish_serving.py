@@ -207,7 +207,8 @@ def test_regression_app_with_int_and_boolean_features(tmp_path, diabetes_model_p
         assert "probabilities" not in body
         assert np.allclose(body["predictions"], model.predict(rows))
         single = client.post("/predict", json=_json_rows(rows.head(1))[0]).json()
-        assert single == {"prediction": pytest.approx(float(model.predict(rows.head(1))[0]))}
+        assert set(single) == {"prediction", "request_id"}
+        assert single["prediction"] == pytest.approx(float(model.predict(rows.head(1))[0]))
         bad = client.post("/predict", json={"smoker": "perhaps"})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["body", "smoker"]
@@ -220,6 +221,9 @@ class _RecordingLogger:
         self.model_name, self.model_version = model_name, model_version
         self.events: list[str] = []
         self.logged: list[tuple[list[dict], list]] = []
+        self.request_ids: list[list[str]] = []
+        self.probabilities: list[list[dict] | None] = []
+        self.outcomes: list[tuple[list[str], list]] = []
 
     @classmethod
     def from_env(cls, *, model_name: str, model_version: str) -> _RecordingLogger:
@@ -230,8 +234,14 @@ class _RecordingLogger:
     async def start(self) -> None:
         self.events.append("start")
 
-    async def log(self, rows: list[dict], predictions: list) -> None:
+    async def log(self, rows: list[dict], predictions: list, *, request_ids: list[str],
+                  probabilities: list[dict] | None = None) -> None:
         self.logged.append((rows, predictions))
+        self.request_ids.append(request_ids)
+        self.probabilities.append(probabilities)
+
+    async def log_outcomes(self, request_ids: list[str], outcomes: list) -> None:
+        self.outcomes.append((request_ids, outcomes))
 
     async def stop(self) -> None:
         self.events.append("stop")
@@ -263,12 +273,23 @@ def test_predictions_are_logged_when_kafka_is_configured(
         assert client.get("/health").json()["prediction_logging"] is True
         single = client.post("/predict", json=rows[0]).json()
         batch = client.post("/predict/batch", json={"rows": rows}).json()
+        feedback = client.post("/feedback", json={"request_ids": batch["request_ids"][:2],
+                                                  "outcomes": ["setosa", "virginica"]})
+        mismatched = client.post("/feedback", json={"request_ids": ["a", "b"],
+                                                    "outcomes": ["setosa"]})
 
     (logger,) = _RecordingLogger.instances
     assert (logger.model_name, logger.model_version) == ("iris-species", "4")
     assert logger.events == ["start", "stop"]
     assert logger.logged[0] == ([rows[0]], [single["prediction"]])
     assert logger.logged[1] == (rows, batch["predictions"])
+    # request ids go back to the caller and into the log; probabilities are logged too
+    assert logger.request_ids == [[single["request_id"]], batch["request_ids"]]
+    assert len(set(batch["request_ids"])) == 3
+    assert logger.probabilities[0] == [single["probabilities"]]
+    assert logger.outcomes == [(batch["request_ids"][:2], ["setosa", "virginica"])]
+    assert feedback.status_code == 202 and feedback.json() == {"accepted": 2}
+    assert mismatched.status_code == 422 and "one outcome per request id" in mismatched.text
 
 
 def test_missing_prediction_logger_fails_startup_clearly(
@@ -388,3 +409,16 @@ def test_awkward_column_names_and_integer_labels(tmp_path):
         assert all(isinstance(p, int) for p in body["predictions"])
         assert list(body["probabilities"][0]) == ["0", "1"]
         assert client.get("/health").json()["model_name"] == 'weird "name"'
+
+
+def test_feedback_without_prediction_logging_says_how_to_enable_it(
+    tmp_path, iris_model_path, iris_schema, monkeypatch
+):
+    monkeypatch.delenv("MLMESH_KAFKA_BOOTSTRAP", raising=False)
+    folder = generate_serving_app(iris_model_path, tmp_path / "app", model_name="m",
+                                  model_version="1", feature_schema=iris_schema,
+                                  problem_type="multiclass")
+    with TestClient(_load_app_module(folder).app) as client:
+        response = client.post("/feedback", json={"request_ids": ["x"], "outcomes": ["setosa"]})
+    assert response.status_code == 503
+    assert "MLMESH_KAFKA_BOOTSTRAP" in response.json()["detail"]

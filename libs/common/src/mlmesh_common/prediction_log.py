@@ -18,6 +18,11 @@ from mlmesh_common.envelope import encode, new_envelope
 log = logging.getLogger("mlmesh.prediction_log")
 
 
+def new_request_ids(count: int) -> list[str]:
+    """Fresh ids for ``count`` scored rows (quoted later with their true outcomes)."""
+    return [uuid.uuid4().hex for _ in range(count)]
+
+
 class PredictionLogger:
     """Produces one PredictionLogged event per request, keyed by model name."""
 
@@ -46,13 +51,22 @@ class PredictionLogger:
             await self._producer.stop()
             self._producer = None
 
-    async def log(self, rows: list[dict[str, Any]], predictions: list[Any]) -> str:
-        """Send the rows and their predictions; returns the event id. Never raises: a
-        serving request must not fail because monitoring is down."""
+    async def log(self, rows: list[dict[str, Any]], predictions: list[Any], *,
+                  request_ids: list[str] | None = None,
+                  probabilities: list[dict[str, float]] | None = None) -> str:
+        """Send the rows, their predictions and (classifiers) class probabilities; returns
+        the event id. ``request_ids`` are what callers quote when they report outcomes
+        (generated when absent). Never raises: a serving request must not fail because
+        monitoring is down."""
+        ids = list(request_ids) if request_ids is not None else new_request_ids(len(rows))
+        if len(ids) != len(rows):
+            raise ValueError(f"{len(ids)} request ids for {len(rows)} rows; give one per row")
         event = PredictionLogged(model_name=self.model_name, model_version=self.model_version,
                                  rows_json=json.dumps(rows, default=str),
                                  predictions_json=json.dumps(predictions, default=str),
-                                 request_ids=[uuid.uuid4().hex for _ in rows])
+                                 request_ids=ids,
+                                 probabilities_json=json.dumps(probabilities)
+                                 if probabilities else "")
         env = new_envelope(topics.PREDICTION_LOGGED, event, experiment_id=self.experiment_id,
                            producer=Producer(service="serving",
                                              version=f"{self.model_name}:{self.model_version}"))
