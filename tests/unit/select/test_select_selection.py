@@ -131,3 +131,13 @@ def test_load_model_rejects_other_objects(tmp_path):
     joblib.dump({"not": "a model"}, tmp_path / "x.joblib")
     with pytest.raises(TypeError, match="not a MeshModel"):
         load_model(tmp_path / "x.joblib")
+
+
+def test_a_candidate_with_truncated_cv_ranks_after_complete_ones():
+    """One lucky fold (the budget stopped the rest) must not beat a full 5-fold CV."""
+    full = {"family": "linear", "params": {}, "source": "train", "metric": "accuracy",
+            "cv_mean": 0.98, "cv_std": 0.01, "fold_scores": [0.97, 0.98, 0.99, 0.98, 0.98]}
+    lucky = {"family": "autogluon", "params": {}, "source": "train", "metric": "accuracy",
+             "cv_mean": 1.0, "cv_std": 0.0, "fold_scores": [1.0]}
+    board = build_leaderboard([lucky, full])
+    assert [c["family"] for c in board] == ["linear", "autogluon"]

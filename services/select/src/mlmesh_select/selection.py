@@ -60,9 +60,12 @@ def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, An
     """Rank candidates best first by ``cv_mean`` and add ``rank`` (1 = winner).
 
     Each candidate has family, params, source ("train" or "tune"), cv_mean, cv_std and
-    metric; all must share one metric. Ties go to the lower cv_std, then to tuned
-    candidates, then to the family name. Candidates without a finite cv_mean are left out,
-    and duplicates (same family and params) keep only their best entry.
+    metric; all must share one metric. Candidates whose cross-validation the time budget
+    cut short (fewer ``fold_scores`` than the most complete candidate) rank after every
+    complete one: a mean over one or two folds is too noisy to beat a full CV honestly.
+    Ties go to the lower cv_std, then to tuned candidates, then to the family name.
+    Candidates without a finite cv_mean are left out, and duplicates (same family and
+    params) keep only their best entry.
     """
     if not candidates:
         raise NoCandidatesError("no candidates to rank; training and tuning produced none")
@@ -74,10 +77,13 @@ def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, An
             f"candidates mix metrics {sorted(metrics)}; score every candidate with one metric"
         )
     higher = greater_is_better(metrics.pop())
+    most_folds = max(len(c.get("fold_scores") or ()) for c in candidates)
 
-    def key(c: dict[str, Any]) -> tuple[float, float, int, str]:
+    def key(c: dict[str, Any]) -> tuple[int, float, float, int, str]:
         std = c.get("cv_std")
+        folds = len(c.get("fold_scores") or ())
         return (
+            0 if folds >= most_folds or not folds else 1,
             -c["cv_mean"] if higher else c["cv_mean"],
             std if _finite(std) else math.inf,
             0 if c["source"] == "tune" else 1,
