@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-service test-e2e lint proto proto-check deploy up down status bench bench-acquire bench-profile bench-serving clean
+.PHONY: install run test test-unit test-service test-e2e lint lint-deploy proto proto-check deploy up down status bench bench-acquire bench-profile bench-serving bench-monitor bench-mesh test-reliability clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ run: install
 	$(VENV)/bin/mlmesh demo --home .mlmesh/demo
 
 ## test: lint, contracts, unit, service (real broker and databases) and end-to-end tests
-test: install node_modules/.bin/buf lint
+test: install node_modules/.bin/buf lint lint-deploy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-unit: install
@@ -38,9 +38,19 @@ test-service: install
 test-e2e: install
 	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+## test-reliability: full size (3 kill -9 rounds per service, broker restart, 1,000 poison
+## messages beside 50 concurrent experiments, gateway at 200 req/s for 60 s); `make test`
+## runs the same tests at CI size
+test-reliability: install
+	MLMESH_RELIABILITY_SIZE=full $(PY) -m pytest -q -s -m reliability tests/reliability $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/gen_proto.py --check
+
+## lint-deploy: hadolint on every Dockerfile, checkov on the k8s manifests (own venv .venv-tools)
+lint-deploy: install
+	PY=$(PY) PYTHON=$(PYTHON) bash scripts/lint_deploy.sh
 
 ## proto: regenerate the Python code for protos/
 proto: install
@@ -62,6 +72,11 @@ status: install
 bench: install
 	$(PY) -m benchmarks.run
 
+## bench-mesh: trials and train jobs per minute with 1 and 2 replicas, the mesh's overhead per
+## experiment on a 100k-row dataset, event hop latency (see RELIABILITY.md)
+bench-mesh: install
+	$(PY) -m benchmarks.mesh
+
 ## bench-acquire: a generated 2 GB CSV converted to Parquet (MB/s, peak RSS)
 bench-acquire: install
 	$(PY) -m benchmarks.acquire
@@ -69,6 +84,10 @@ bench-acquire: install
 ## bench-serving: the generated serving app against `mlflow models serve` of the same model
 bench-serving: install
 	$(PY) -m benchmarks.serving
+
+## bench-monitor: prediction events/s through the faust monitor on Tansu, drift per window
+bench-monitor: install
+	$(PY) -m benchmarks.monitor
 
 ## bench-profile: profile of a 1M-row, 50-column table (seconds)
 bench-profile: install
@@ -79,4 +98,4 @@ bench-quality: install
 	$(PY) -m benchmarks.quality $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mlmesh node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-tools .mlmesh node_modules .pytest_cache .ruff_cache

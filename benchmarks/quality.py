@@ -217,11 +217,7 @@ class MeshSystem:
 def _gateway_client(state: dict, home: Path) -> Any:
     from mlmesh_cli.client import GatewayClient
 
-    url = f"http://127.0.0.1:{state['gateway_port']}"
-    try:
-        return GatewayClient.for_home(home, url)  # type: ignore[attr-defined]
-    except AttributeError:
-        return GatewayClient(url)
+    return GatewayClient.for_home(home, state["gateway_url"])
 
 
 def _local_path(uri: str) -> Path:

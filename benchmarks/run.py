@@ -26,7 +26,8 @@ from mlmesh_common.runtime import HandlerContext, Service
 from mlmesh_common.settings import Settings
 
 
-async def bench(events: int, home: Path) -> None:
+async def bench(events: int, home: Path, interval_s: float = 0.0) -> None:
+    """`interval_s` 0 sends every event at once (queueing included); above 0 paces them."""
     port = free_port()
     broker = start_tansu(port)
     bootstrap = f"127.0.0.1:{port}"
@@ -49,13 +50,20 @@ async def bench(events: int, home: Path) -> None:
         sent: dict[int, float] = {}
         latencies: list[float] = []
         started = time.perf_counter()
-        for i in range(events):
-            env = new_envelope(topics.DATASET_ACQUIRED, DatasetAcquired(n_rows=i),
-                               experiment_id=f"bench-{i % 16}", producer=Producer(service="b"))
-            sent[i] = time.perf_counter()
-            await producer.send(topics.DATASET_ACQUIRED.name, encode(env),
-                                key=env.experiment_id.encode())
-        await producer.flush()
+
+        async def send_all() -> None:
+            for i in range(events):
+                env = new_envelope(topics.DATASET_ACQUIRED, DatasetAcquired(n_rows=i),
+                                   experiment_id=f"bench-{i % 16}",
+                                   producer=Producer(service="b"))
+                if interval_s:
+                    await asyncio.sleep(max(0.0, started + i * interval_s - time.perf_counter()))
+                sent[i] = time.perf_counter()
+                await producer.send(topics.DATASET_ACQUIRED.name, encode(env),
+                                    key=env.experiment_id.encode())
+            await producer.flush()
+
+        sender = asyncio.create_task(send_all())  # read while sending
         while len(latencies) < events:
             batch = await reader.getmany(timeout_ms=30_000)
             if not batch:
@@ -66,6 +74,7 @@ async def bench(events: int, home: Path) -> None:
                     _, out = decode(record.value, topics.DATASET_PROFILED)
                     latencies.append(now - sent[out.n_rows])
         elapsed = time.perf_counter() - started
+        await sender
         await producer.stop()
         await reader.stop()
         await service.stop()
@@ -74,8 +83,10 @@ async def bench(events: int, home: Path) -> None:
         broker.wait(10)
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"events: {events}, one consumer, sequential handling with commit per event")
+    how = (f"one event every {interval_s * 1000:.0f} ms" if interval_s
+           else "queueing included: all events are sent at once")
     print(f"hop latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms "
-          f"(queueing included: all events are sent at once)")
+          f"({how})")
     print(f"throughput {events / elapsed:.1f} events/s through one service instance")
 
 

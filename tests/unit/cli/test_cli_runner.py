@@ -18,4 +18,4 @@ def test_bad_replicas_are_explained(text: str) -> None:
 
 def test_every_service_has_a_module() -> None:
     assert set(SERVICES) == {"gateway", "acquire", "profile", "prep", "train-gpu", "tune",
-                             "select", "docs", "git", "publish", "monitor"}
+                             "select", "docs", "git", "publish", "monitor", "watchdog"}

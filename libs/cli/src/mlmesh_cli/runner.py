@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from mlmesh_common import apikeys, topics
 from mlmesh_common.broker import create_topics, free_port, start_tansu, wait_for_port
+from mlmesh_common.lag import group_lag
 
 log = logging.getLogger("mlmesh.runner")
 
@@ -25,8 +29,13 @@ SERVICES = {
     "prep": "mlmesh_prep", "train-gpu": "mlmesh_train_gpu", "tune": "mlmesh_tune",
     "select": "mlmesh_select", "docs": "mlmesh_docs", "git": "mlmesh_git",
     "publish": "mlmesh_publish", "monitor": "mlmesh_monitor",
+    # Re-drives experiments left stuck when the in-memory broker loses its log.
+    "watchdog": "mlmesh_common.watchdog",
 }
 STATE_FILE = "mesh.json"
+#: Services the autoscaler may scale: the gateway owns fixed ports, the monitor (a Faust app)
+#: keeps its drift windows in local tables, and one watchdog is enough.
+SCALABLE = tuple(s for s in SERVICES if topics.groups_of(s) and s not in ("gateway", "monitor"))
 
 
 def parse_replicas(text: str) -> dict[str, int]:
@@ -41,6 +50,76 @@ def parse_replicas(text: str) -> dict[str, int]:
     return replicas
 
 
+# -- lag-driven autoscaling (the same metric and formula as the KEDA ScaledObjects) ----------
+def group_partitions(group: topics.ConsumerGroup) -> int:
+    """The most consumers that can share a group's work: its widest input topic."""
+    return max(topics.topic_by_name(name).partitions for name in group.topics)
+
+
+def desired_for_group(lag: int, threshold: int, partitions: int, max_replicas: int) -> int:
+    """KEDA's answer for one group: ceil(lag / threshold), between 1 and min(max, partitions)."""
+    cap = max(1, min(max_replicas, partitions))
+    return max(1, min(cap, math.ceil(max(0, lag) / max(1, threshold))))
+
+
+def decide_replicas(service: str, current: int, lags: Mapping[str, int], *, max_replicas: int,
+                    now: float, last_change_at: float, cooldown_s: float) -> int:
+    """The replica count `service` should run now, given its groups' lag.
+
+    The busiest group decides (a process runs every group of its service). Nothing changes
+    within `cooldown_s` of the last change; scaling up jumps to the target, scaling down
+    steps one replica at a time so a short dip does not drain the service.
+    """
+    wanted = 1
+    for group in topics.groups_of(service):
+        if group.name in lags:
+            wanted = max(wanted, desired_for_group(lags[group.name], group.lag_threshold,
+                                                   group_partitions(group), max_replicas))
+    if wanted == current or now - last_change_at < cooldown_s:
+        return current
+    return wanted if wanted > current else current - 1
+
+
+@dataclass
+class Autoscaler:
+    """Reads lag every `interval_s` and asks `scale(service, n)` for the replicas it wants."""
+
+    bootstrap: str
+    services: tuple[str, ...]
+    current: Callable[[str], int]
+    scale: Callable[[str, int], None]
+    max_replicas: int = 4
+    cooldown_s: float = 30.0
+    interval_s: float = 5.0
+    last_change: dict[str, float] = field(default_factory=dict)
+    last_check: float = 0.0
+
+    def step(self, now: float | None = None) -> dict[str, int]:
+        """One decision per service; returns the services whose count changed."""
+        now = time.monotonic() if now is None else now
+        self.last_check = now
+        groups = [g for s in self.services for g in topics.groups_of(s)]
+        lags = asyncio.run(group_lag(self.bootstrap, groups))
+        changed = {}
+        for service in self.services:
+            current = self.current(service)
+            wanted = decide_replicas(service, current, lags, max_replicas=self.max_replicas,
+                                     now=now, last_change_at=self.last_change.get(service,
+                                                                                -math.inf),
+                                     cooldown_s=self.cooldown_s)
+            if wanted != current:
+                log.warning("autoscale %s: %d -> %d replicas (lag %s)", service, current, wanted,
+                            {g.name: lags.get(g.name) for g in topics.groups_of(service)})
+                self.scale(service, wanted)
+                self.last_change[service] = now
+                changed[service] = wanted
+        return changed
+
+    def due(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return now - self.last_check >= self.interval_s
+
+
 @dataclass
 class Child:
     """One supervised process."""
@@ -53,6 +132,8 @@ class Child:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
+    #: Scaled away: stopping on SIGTERM, never restarted.
+    retired: bool = False
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +157,10 @@ class MeshConfig:
     kafka_bootstrap: str = ""
     replicas: dict[str, int] = field(default_factory=dict)
     services: tuple[str, ...] = tuple(SERVICES)
+    #: Scale SCALABLE services by consumer lag (between 1 and min(max_replicas, partitions)).
+    autoscale: bool = False
+    max_replicas: int = 4
+    scale_cooldown_s: float = 30.0
 
 
 class Supervisor:
@@ -87,16 +172,45 @@ class Supervisor:
         self.logs = self.home / "logs"
         self.children: list[Child] = []
         self._broker: subprocess.Popen | None = None
+        self._broker_port = 0
+        self._bootstrap = ""
+        self._env: dict[str, str] = {}
         self._stopping = False
+        self.autoscaler: Autoscaler | None = None
 
     # -- infrastructure ---------------------------------------------------------------------
     def _start_broker(self) -> str:
         if self.config.kafka_bootstrap:
             return self.config.kafka_bootstrap
-        port = free_port()
+        self._broker_port = self._broker_port or free_port()
         self.logs.mkdir(parents=True, exist_ok=True)
-        self._broker = start_tansu(port, self.logs / "tansu.log")
-        return f"127.0.0.1:{port}"
+        self._broker = start_tansu(self._broker_port, self.logs / "tansu.log")
+        return f"127.0.0.1:{self._broker_port}"
+
+    def _restart_broker(self) -> None:
+        """The embedded broker died: start it again on its port and recreate the topics.
+
+        Tansu keeps its log in memory, so events in flight and committed offsets are lost.
+        The services are stopped first and started again after: a consumer that outlived
+        the broker would keep its old positions (and could commit them to the new broker),
+        skipping the new log's first offsets. The watchdog re-drives the experiments whose
+        events were lost, from the ledger.
+        """
+        code = self._broker.returncode if self._broker else None
+        log.warning("the broker exited (%s); stopping the services and restarting it empty "
+                    "on port %d", code, self._broker_port)
+        services = [c for c in self.children if c.name != "mlflow" and not c.retired]
+        for child in services:  # nothing can be committed without a broker: no grace needed
+            if child.alive():
+                os.killpg(child.proc.pid, signal.SIGKILL)
+        for child in services:
+            if child.proc is not None:
+                child.proc.wait()
+        self._start_broker()
+        asyncio.run(create_topics(self._bootstrap))
+        for child in services:
+            child.start()
+        self._write_state(broker_pid=self._broker.pid if self._broker else None)
 
     def _mlflow_child(self, env: dict[str, str]) -> Child:
         port = self.config.mlflow_port or free_port()
@@ -121,23 +235,26 @@ class Supervisor:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict:
-        bootstrap = self._start_broker()
+        if not os.environ.get("MLMESH_ADMIN_API_KEY"):
+            # The gateway installs this key as admin; the CLI reads it from the home.
+            apikeys.ensure_admin_key_file(self.home)
+        bootstrap = self._bootstrap = self._start_broker()
         asyncio.run(create_topics(bootstrap))
         mlflow = self._mlflow_child({**os.environ, "PYTHONUNBUFFERED": "1"})
         mlflow_url = f"http://127.0.0.1:{mlflow.port}"
-        env = self.base_env(bootstrap, mlflow_url)
+        self._env = self.base_env(bootstrap, mlflow_url)
         mlflow.start()
         self.children.append(mlflow)
         for name in self.config.services:
             for index in range(self.config.replicas.get(name, 1)):
-                port = free_port()
-                child_env = {**env, "MLMESH_HTTP_PORT": str(port),
-                             "MLMESH_INSTANCE": f"{name}-{index}"}
-                self.children.append(Child(f"{name}-{index}", [sys.executable, "-m",
-                                                               SERVICES[name]],
-                                           child_env, self.logs / f"{name}-{index}.log", port))
+                self.children.append(self.service_child(name, index))
         for child in self.children[1:]:
             child.start()
+        if self.config.autoscale:
+            self.autoscaler = Autoscaler(
+                bootstrap, tuple(s for s in self.config.services if s in SCALABLE),
+                current=self.replica_count, scale=self.scale_to,
+                max_replicas=self.config.max_replicas, cooldown_s=self.config.scale_cooldown_s)
         state = {
             "supervisor_pid": os.getpid(), "home": str(self.home), "kafka_bootstrap": bootstrap,
             "broker_pid": self._broker.pid if self._broker else None,
@@ -145,18 +262,70 @@ class Supervisor:
             "grpc_target": f"127.0.0.1:{self.config.grpc_port}", "mlflow_url": mlflow_url,
             "processes": {c.name: {"pid": c.proc.pid if c.proc else None, "port": c.port,
                                    "log": str(c.log_path)} for c in self.children},
-            "started_at": time.time(),
+            "started_at": time.time(), "autoscale": self.config.autoscale,
         }
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2))
         return state
+
+    def service_child(self, name: str, index: int) -> Child:
+        """Replica `index` of service `name` (not started)."""
+        port = free_port()
+        env = {**self._env, "MLMESH_HTTP_PORT": str(port), "MLMESH_INSTANCE": f"{name}-{index}"}
+        return Child(f"{name}-{index}", [sys.executable, "-m", SERVICES[name]], env,
+                     self.logs / f"{name}-{index}.log", port)
+
+    def _replicas(self, service: str) -> list[Child]:
+        return [c for c in self.children if not c.retired
+                and c.name.rpartition("-")[0] == service]
+
+    def replica_count(self, service: str) -> int:
+        """Replicas of `service` running or starting (retiring ones not counted)."""
+        return len(self._replicas(service))
+
+    def scale_to(self, service: str, replicas: int) -> None:
+        """Start or retire replicas of `service` until `replicas` run (at least 1).
+
+        A retired replica gets SIGTERM: it finishes or hands back its current message,
+        commits and leaves the group, so no work is lost.
+        """
+        current = self._replicas(service)
+        used = {int(c.name.rpartition("-")[2]) for c in self.children
+                if c.name.rpartition("-")[0] == service}
+        index = 0
+        while len(current) < replicas:
+            while index in used:
+                index += 1
+            child = self.service_child(service, index)
+            used.add(index)
+            child.start()
+            self.children.append(child)
+            current.append(child)
+        while len(current) > max(1, replicas):
+            child = max(current, key=lambda c: int(c.name.rpartition("-")[2]))
+            current.remove(child)
+            child.retired = True
+            if child.alive():
+                os.killpg(child.proc.pid, signal.SIGTERM)
+        self._write_state()
 
     def supervise(self) -> None:
         """Restart children that die (with backoff) until SIGTERM/SIGINT."""
         signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
         signal.signal(signal.SIGINT, lambda *_: self._request_stop())
         while not self._stopping:
-            for child in self.children:
-                if self._stopping or child.alive():
+            if self._broker is not None and self._broker.poll() is not None:
+                self._restart_broker()
+            if self.autoscaler is not None and self.autoscaler.due():
+                try:
+                    self.autoscaler.step()
+                except Exception:  # a failed lag read must not stop supervision
+                    log.exception("autoscaler step failed")
+            for child in list(self.children):
+                if child.retired and not child.alive():
+                    self.children.remove(child)
+                    self._write_state()
+                    continue
+                if self._stopping or child.alive() or child.retired:
                     continue
                 code = child.proc.returncode if child.proc else None
                 backoff = min(30.0, 2.0 ** min(child.restarts, 5))
@@ -173,11 +342,22 @@ class Supervisor:
         self._stopping = True
 
     def _update_pid(self, child: Child) -> None:
+        self._write_state()
+
+    def _write_state(self, **extra: object) -> None:
+        """Rewrite mesh.json's process table (pids, ports, restarts) after a change."""
         path = self.home / STATE_FILE
+        if not path.exists():
+            return
         state = json.loads(path.read_text())
-        state["processes"][child.name]["pid"] = child.proc.pid if child.proc else None
-        state["processes"][child.name]["restarts"] = child.restarts
-        path.write_text(json.dumps(state, indent=2))
+        state.update(extra)
+        state["processes"] = {
+            c.name: {"pid": c.proc.pid if c.proc else None, "port": c.port,
+                     "log": str(c.log_path), "restarts": c.restarts}
+            for c in self.children if not c.retired}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)
 
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM every service (they finish or hand back work), then MLflow and the broker."""
@@ -272,6 +452,9 @@ def launch_detached(config: MeshConfig) -> int:
     argv = [sys.executable, "-m", "mlmesh_cli.supervise", "--home", str(config.home.resolve()),
             "--gateway-port", str(config.gateway_port), "--grpc-port", str(config.grpc_port),
             "--replicas", ",".join(f"{k}={v}" for k, v in config.replicas.items())]
+    if config.autoscale:
+        argv += ["--autoscale", "--max-replicas", str(config.max_replicas),
+                 "--scale-cooldown", str(config.scale_cooldown_s)]
     if config.kafka_bootstrap:
         argv += ["--kafka-bootstrap", config.kafka_bootstrap]
     with open(logs / "supervisor.log", "ab") as out:
@@ -295,5 +478,6 @@ def shutdown(home: Path, timeout_s: float = 90.0) -> bool:
     return True
 
 
-__all__ = ["MeshConfig", "Supervisor", "launch_detached", "parse_replicas", "probe",
+__all__ = ["Autoscaler", "MeshConfig", "Supervisor", "decide_replicas", "desired_for_group",
+           "launch_detached", "parse_replicas", "probe",
            "read_state", "shutdown", "wait_for_port", "wait_ready"]

@@ -16,6 +16,10 @@ def main() -> None:
     parser.add_argument("--gateway-port", type=int, default=8080)
     parser.add_argument("--grpc-port", type=int, default=50051)
     parser.add_argument("--replicas", default="")
+    parser.add_argument("--autoscale", action="store_true",
+                        help="scale services by consumer lag (KEDA's formula)")
+    parser.add_argument("--max-replicas", type=int, default=4)
+    parser.add_argument("--scale-cooldown", type=float, default=30.0)
     parser.add_argument("--kafka-bootstrap", default=os.environ.get("MLMESH_KAFKA_BOOTSTRAP",
                                                                     ""))
     args = parser.parse_args()
@@ -23,7 +27,10 @@ def main() -> None:
     supervisor = Supervisor(MeshConfig(home=args.home, gateway_port=args.gateway_port,
                                        grpc_port=args.grpc_port,
                                        kafka_bootstrap=args.kafka_bootstrap,
-                                       replicas=parse_replicas(args.replicas)))
+                                       replicas=parse_replicas(args.replicas),
+                                       autoscale=args.autoscale,
+                                       max_replicas=args.max_replicas,
+                                       scale_cooldown_s=args.scale_cooldown))
     try:
         supervisor.start()
         supervisor.supervise()
