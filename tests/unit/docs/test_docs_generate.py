@@ -228,3 +228,29 @@ def test_select_statistics_format_renders_one_row_per_comparison(penguins_experi
     assert "Holm correction" in html
     markdown = out["report.md"].read_text()
     assert "caruana vs knn" in markdown and "no significant difference" in markdown
+
+
+def test_docs_for_an_ensemble_winner(penguins_experiment, tmp_path):
+    """select may write an EnsembleModel: docs evaluates and reports it like a MeshModel."""
+    import joblib
+
+    from mlmesh_common.modeling import EnsembleModel, load_prepared, new_model
+
+    data = load_prepared(penguins_experiment.prepared_dir)
+    members = [new_model(data, family, {}, device="cpu", seed=SEED)
+               for family in ("linear", "knn")]
+    model = EnsembleModel(members, [0.6, 0.4], kind="caruana").fit(
+        *data.combined(("train", "valid")))
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    stored = StoredArtifacts(str(penguins_experiment.store_root),
+                             penguins_experiment.prepared_uri, penguins_experiment.selection_uri,
+                             penguins_experiment.prepared_sha256,
+                             penguins_experiment.selection_sha256)
+    out = generate_docs(
+        _context(penguins_experiment, ensemble={"kind": "caruana", "members": [
+            {"family": "linear", "weight": 0.6, "params": {}, "cv_mean": 0.98},
+            {"family": "knn", "weight": 0.4, "params": {}, "cv_mean": 0.97}]}),
+        penguins_experiment.prepared_dir, path, tmp_path / "out", stored=stored, seed=SEED)
+    html = out["report.html"].read_text()
+    assert "caruana" in html and "confusion" in html.lower()

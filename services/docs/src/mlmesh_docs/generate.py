@@ -20,7 +20,7 @@ from typing import Any
 
 import joblib
 
-from mlmesh_common.modeling import MeshModel, load_prepared
+from mlmesh_common.modeling import EnsembleModel, MeshModel, load_prepared
 from mlmesh_docs import llm
 from mlmesh_docs.evaluation import evaluate
 from mlmesh_docs.figures import draw_figures
@@ -108,9 +108,9 @@ def generate_docs(
     started = time.perf_counter()
 
     model = joblib.load(model_path)
-    if not isinstance(model, MeshModel):
+    if not isinstance(model, MeshModel | EnsembleModel):
         raise ReportContextError(f"{model_path.name} holds a {type(model).__name__}, "
-                                 "not a MeshModel; re-run the select stage")
+                                 "not a MeshModel or EnsembleModel; re-run the select stage")
     data = load_prepared(Path(prepared_dir))
     metric = str(context.selection.get("metric") or data.metric)
     evaluation = evaluate(model, data.X_test, data.y_test, metric, seed=seed)
@@ -172,7 +172,7 @@ def _write(path: Path, text: str) -> Path:
 
 def _write_reproduction(
     out_dir: Path, selection: Mapping[str, Any], stored: StoredArtifacts, seed: int,
-    model: MeshModel,
+    model: MeshModel | EnsembleModel,
 ) -> dict[str, Path]:
     device = str(selection.get("device") or getattr(model, "device_", "cpu"))
     config = {
