@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka_io import read_topic, send_raw
 
 from mlmesh.events.v1.dataset_pb2 import DatasetAcquired, DatasetProfiled
 from mlmesh.events.v1.envelope_pb2 import DeadLetter, Producer
@@ -31,41 +31,6 @@ async def produce_acquired(bootstrap: str, experiment_id: str, columns: list[str
                        experiment_id=experiment_id, producer=Producer(service="test"))
     await send_raw(bootstrap, topics.DATASET_ACQUIRED.name, experiment_id, encode(env))
     return env.event_id
-
-
-async def send_raw(bootstrap: str, topic: str, key: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def read_topic(bootstrap: str, topic: str, experiment_id: str, want: int,
-                     timeout_s: float = 60) -> list:
-    """Every record of `experiment_id` on `topic` (from the start) once `want` are there."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        found, deadline = [], time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            found += [r for recs in batch.values() for r in recs
-                      if r.key == experiment_id.encode()]
-            if len(found) >= want:
-                return found
-        return found
-    finally:
-        await consumer.stop()
 
 
 def downstream_counter(settings: Settings, experiment: str) -> tuple[Service, list[str]]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka_io import read_topic, send_raw
 
 from mlmesh.events.v1.common_pb2 import ProblemType
 from mlmesh.events.v1.dataset_pb2 import DatasetPrepared
@@ -36,38 +35,6 @@ def _module(name: str, path: Path):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-async def _send(bootstrap: str, topic: str, key: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def _read(bootstrap: str, topic: str, key: str, want: int, timeout_s: float) -> list:
-    """Records of ``key`` on ``topic`` (from the start) once ``want`` are there."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        found, deadline = [], time.monotonic() + timeout_s
-        while time.monotonic() < deadline and len(found) < want:
-            batch = await consumer.getmany(timeout_ms=500)
-            found += [r for recs in batch.values() for r in recs if r.key == key.encode()]
-        return found
-    finally:
-        await consumer.stop()
 
 
 def _instance(settings, groups: str, name: str, handled: list[str]) -> Service:
@@ -124,8 +91,9 @@ async def test_planner_and_two_workers_train_the_spec_families(
     )
     await asyncio.gather(*(s.start() for s in services))
     try:
-        await _send(settings.kafka_bootstrap, topics.DATASET_PREPARED.name, experiment, encode(env))
-        records = await _read(
+        await send_raw(settings.kafka_bootstrap, topics.DATASET_PREPARED.name, experiment,
+                       encode(env))
+        records = await read_topic(
             settings.kafka_bootstrap, topics.TRAINING_COMPLETED.name, experiment, 1, timeout_s=90
         )
     finally:
