@@ -44,11 +44,16 @@ def test_results_accumulate(tmp_path: Path) -> None:
     apply_event(ledger, "x", "a", "mlmesh.model.selected", {
         "winner": {"family": "lightgbm"}, "test_score": 0.9, "baseline_test_score": 0.4,
         "metric": "accuracy", "leaderboard": [{"family": "lightgbm", "cv_mean": 0.91}],
-        "model": {"uri": "file:///m"}}, 2.0)
+        "model": {"uri": "file:///m"}, "selection": {"uri": "file:///s/"},
+        "test_score_ci_low": 0.85, "test_score_ci_high": 0.94, "ensemble_kind": "caruana"},
+        2.0)
     apply_event(ledger, "x", "b", "mlmesh.experiment.failed", {"stage": "docs",
                                                               "reason": "boom"}, 3.0)
     record = ledger.get_experiment("x")
     assert record.result["winner"] == "lightgbm" and record.result["model_uri"] == "file:///m"
+    assert record.result["test_score_ci"] == [0.85, 0.94]
+    assert record.result["ensemble_kind"] == "caruana"
+    assert record.result["selection_uri"] == "file:///s/"
     assert record.status == "failed" and record.failure_reason == "boom"
 
 

@@ -98,12 +98,19 @@ def _result(event_type: str, p: dict[str, Any]) -> dict[str, Any]:
                 "metric": p.get("metric", ""),
                 "test_metrics": {m["name"]: m.get("value", 0.0)
                                  for m in p.get("test_metrics", [])},
+                "test_score_ci": ([p["test_score_ci_low"], p["test_score_ci_high"]]
+                                  if "test_score_ci_low" in p and "test_score_ci_high" in p
+                                  else None),
+                "ensemble_kind": p.get("ensemble_kind", ""),
                 "leaderboard": [{k: c.get(k) for k in ("family", "source", "cv_mean", "cv_std",
                                                         "fit_seconds", "device",
-                                                        "mlflow_run_id")}
+                                                        "mlflow_run_id", "latency_ms",
+                                                        "size_bytes", "pareto_optimal",
+                                                        "fallback_from")}
                                 for c in p.get("leaderboard", [])],
                 "mlflow_run_id": p.get("mlflow_run_id", ""),
-                "model_uri": _ref(p, "model")}
+                "model_uri": _ref(p, "model"),
+                "selection_uri": _ref(p, "selection")}
     if event_type == "mlmesh.docs.generated":
         return {"report_uri": _ref(p, "report_html"),
                 "report_markdown_uri": _ref(p, "report_markdown"),
