@@ -65,6 +65,33 @@ def test_folder_round_trip_with_manifest(store: ArtifactStore, tmp_path: Path) -
     assert (back / "sub" / "x.json").read_text() == "{}"
 
 
+def test_folders_are_write_once(store: ArtifactStore, tmp_path: Path) -> None:
+    """A redo that writes other bytes must not break readers of the first output; a redo with
+    the same bytes reuses the first folder and its manifest's sha256."""
+    folder = tmp_path / "select"
+    folder.mkdir()
+    (folder / "model.joblib").write_bytes(b"first")
+    first = store.put_dir(folder, "projects/p/experiments/e/select", "select/0.1")
+    (folder / "model.joblib").write_bytes(b"second, different bytes")
+    second = store.put_dir(folder, "projects/p/experiments/e/select", "select/0.1")
+    assert first.uri != second.uri and first.sha256 != second.sha256
+    back = store.get_dir(first.uri, tmp_path / "first", first.sha256)
+    assert (back / "model.joblib").read_bytes() == b"first"
+    (folder / "model.joblib").write_bytes(b"first")
+    again = store.put_dir(folder, "projects/p/experiments/e/select", "select/0.1")
+    assert (again.uri, again.sha256) == (first.uri, first.sha256)
+
+
+def test_versioned_files_are_write_once(store: ArtifactStore, tmp_path: Path) -> None:
+    src = tmp_path / "oof.parquet"
+    src.write_bytes(b"attempt 1")
+    first = store.put_file(src, "projects/p/experiments/e/train/oof.parquet", versioned=True)
+    src.write_bytes(b"attempt 2")
+    second = store.put_file(src, "projects/p/experiments/e/train/oof.parquet", versioned=True)
+    assert first.uri != second.uri and first.uri.endswith("/oof.parquet")
+    assert store.get_file(first.uri, tmp_path / "a", first.sha256).read_bytes() == b"attempt 1"
+
+
 def test_missing_artifact(store: ArtifactStore, tmp_path: Path) -> None:
     uri = store.uri_for("nothing/here")
     assert not store.exists(uri)

@@ -4,6 +4,7 @@ broker: progress is recorded instead of produced)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ async def test_profiled_event_points_at_profile_json_in_the_stored_folder(tmp_pa
     assert (event.target, event.metric) == ("species", "accuracy")
     assert event.problem_type == ProblemType.PROBLEM_TYPE_MULTICLASS
     assert event.n_rows == 344 and [c.name for c in event.columns][0] == "species"
-    assert event.profile.uri.endswith("/profile/profile.json")
+    assert re.search(r"/profile/[0-9a-f]{12}/profile\.json$", event.profile.uri)
     assert event.profile.media_type == "application/json"
 
     fetched = harness.service.store.get_file(event.profile.uri, tmp_path / "p.json",

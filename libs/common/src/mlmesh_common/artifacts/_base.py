@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 from mlmesh_common.errors import PermanentError
 
 MANIFEST = "manifest.json"
+VERSION_CHARS = 12  # hex characters of the content hash naming a write-once folder
 
 
 class ChecksumError(PermanentError):
@@ -60,28 +62,58 @@ class ArtifactStore(ABC):
     def exists(self, uri: str) -> bool:
         """True when something is stored at `uri`."""
 
-    def put_file(self, local: Path, key: str, media_type: str = "") -> StoredArtifact:
-        """Store a local file under `key` (overwriting: a redo replaces, never duplicates)."""
+    def put_file(self, local: Path, key: str, media_type: str = "",
+                 versioned: bool = False) -> StoredArtifact:
+        """Store a local file under `key`.
+
+        Plain keys are overwritten. With `versioned`, the file goes to
+        ``<parent of key>/<content version>/<name>``: write-once, so a redo that produces
+        other bytes lands beside the first output instead of replacing what readers of the
+        first output will fetch and verify."""
         media_type = media_type or mimetypes.guess_type(local.name)[0] or ""
+        digest = sha256_file(local)
+        if versioned:
+            parent, _, name = key.rpartition("/")
+            key = f"{parent}/{digest[:VERSION_CHARS]}/{name}" if parent else \
+                f"{digest[:VERSION_CHARS]}/{name}"
         self._upload(local, key, media_type)
-        return StoredArtifact(self.uri_for(key), sha256_file(local), local.stat().st_size,
-                              media_type)
+        return StoredArtifact(self.uri_for(key), digest, local.stat().st_size, media_type)
 
     def put_dir(self, local_dir: Path, prefix: str, producer: str) -> StoredArtifact:
-        """Store every file under `local_dir` at `prefix` plus a manifest; returns the folder's
-        artifact (its sha256 is the manifest's)."""
-        entries = []
-        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-            rel = path.relative_to(local_dir).as_posix()
-            if rel == MANIFEST:
-                continue
-            stored = self.put_file(path, f"{prefix}/{rel}")
-            entries.append({"file": rel, "sha256": stored.sha256, "size": stored.size_bytes,
-                            "media_type": stored.media_type})
+        """Store every file under `local_dir` plus a manifest, write-once.
+
+        The folder lands at ``<prefix>/<content version>``, the version being a hash of every
+        file's path and sha256: a redo with the same bytes reuses the folder (and its first
+        manifest, so the sha256 recorded by earlier events stays true); a redo with other
+        bytes gets a folder of its own. Returns the folder's artifact, whose sha256 is the
+        manifest's."""
+        files = sorted(p for p in local_dir.rglob("*")
+                       if p.is_file() and p.relative_to(local_dir).as_posix() != MANIFEST)
+        entries = [{"file": path.relative_to(local_dir).as_posix(), "sha256": sha256_file(path),
+                    "size": path.stat().st_size,
+                    "media_type": mimetypes.guess_type(path.name)[0] or ""} for path in files]
+        folder = f"{prefix}/{content_version(entries)}"
+        manifest_uri = self.uri_for(f"{folder}/{MANIFEST}")
+        size = sum(e["size"] for e in entries)
+        if self.exists(manifest_uri):  # the same bytes were stored before: keep that copy
+            with tempfile.TemporaryDirectory() as tmp:
+                kept = self._verified_manifest(manifest_uri, Path(tmp) / MANIFEST, entries)
+            if kept:
+                return StoredArtifact(self.uri_for(folder), kept, size, "inode/directory")
+        for path, entry in zip(files, entries, strict=True):
+            self._upload(path, f"{folder}/{entry['file']}", entry["media_type"])
         manifest = write_manifest(local_dir, entries, producer)
-        stored = self.put_file(manifest, f"{prefix}/{MANIFEST}", "application/json")
-        return StoredArtifact(self.uri_for(prefix), stored.sha256, sum(e["size"] for e in entries),
-                              "inode/directory")
+        stored = self.put_file(manifest, f"{folder}/{MANIFEST}", "application/json")
+        return StoredArtifact(self.uri_for(folder), stored.sha256, size, "inode/directory")
+
+    def _verified_manifest(self, uri: str, local: Path, entries: list[dict]) -> str:
+        """The sha256 of the manifest at `uri` when it lists exactly `entries`, else ''."""
+        self._download(uri, local)
+        try:
+            listed = json.loads(local.read_text())["files"]
+        except (ValueError, KeyError):
+            return ""
+        return sha256_file(local) if listed == entries else ""
 
     def get_file(self, uri: str, local: Path, sha256: str = "") -> Path:
         """Fetch `uri` to `local`; raise ChecksumError when `sha256` is given and differs."""
@@ -100,6 +132,14 @@ class ArtifactStore(ABC):
             self.get_file(f"{uri.rstrip('/')}/{entry['file']}", local_dir / entry["file"],
                           entry["sha256"])
         return local_dir
+
+
+def content_version(entries: list[dict]) -> str:
+    """The folder name of write-once content: a short hash of every (path, sha256)."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(f"{entry['file']}\0{entry['sha256']}\n".encode())
+    return digest.hexdigest()[:VERSION_CHARS]
 
 
 def write_manifest(folder: Path, entries: list[dict], producer: str) -> Path:

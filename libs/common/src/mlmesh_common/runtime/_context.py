@@ -112,16 +112,17 @@ class HandlerContext:
         return f"{prefix}/{name}" if name else prefix
 
     async def save_dir(self, project: str, stage: str, folder: Path, name: str = "") -> ArtifactRef:
-        """Store a folder with its manifest under this experiment's stage."""
+        """Store a folder with its manifest under this experiment's stage (write-once)."""
         stored = await self.run_blocking(self.store.put_dir, folder,
                                          self.artifact_key(project, stage, name),
                                          f"{self.service.name}/{self.service.version}")
         return artifact_ref(stored)
 
     async def save_file(self, project: str, stage: str, path: Path, name: str = "") -> ArtifactRef:
-        """Store one file under this experiment's stage."""
+        """Store one file under this experiment's stage (write-once, in a content-named folder)."""
         stored = await self.run_blocking(self.store.put_file, path,
-                                         self.artifact_key(project, stage, name or path.name))
+                                         self.artifact_key(project, stage, name or path.name),
+                                         versioned=True)
         return artifact_ref(stored)
 
     async def fetch_file(self, ref: ArtifactRef, dest: Path | None = None) -> Path:
