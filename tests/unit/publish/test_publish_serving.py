@@ -149,6 +149,14 @@ def test_bad_input_gives_422_naming_the_field(iris_app):
     response = client.post("/predict/batch", json={"rows": []})
     assert response.status_code == 422
 
+    response = client.post("/predict/batch",
+                           json={"rows": [{"petal_width": 1.0}, {"petal_width": "wide"}]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "rows", 1, "petal_width"]
+    response = client.post("/predict/batch", content=b"{not json",
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
 
 def test_health_metrics_and_openapi(iris_app):
     _, client = iris_app
@@ -164,6 +172,7 @@ def test_health_metrics_and_openapi(iris_app):
         "backend": "sklearn",
         "auth": False,
         "rate_limit": None,
+        "scoring": "compiled",
     }
     client.post("/predict", json={"petal_width": 0.2})
     metrics = client.get("/metrics")
@@ -171,6 +180,11 @@ def test_health_metrics_and_openapi(iris_app):
     assert 'mlmesh_model_requests_total{endpoint="predict",outcome="ok"}' in metrics.text
     assert 'mlmesh_model_info{model_name="iris-species",model_version="3"} 1.0' in metrics.text
     schema = client.get("/openapi.json").json()
+    batch_body = schema["paths"]["/predict/batch"]["post"]["requestBody"]
+    assert batch_body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BatchRequest"}
+    batch_schema = schema["components"]["schemas"]["BatchRequest"]
+    assert batch_schema["properties"]["rows"]["items"] == {"$ref": "#/components/schemas/Row"}
     row_schema = schema["components"]["schemas"]["Row"]["properties"]
     assert set(row_schema) == {
         "sepal length (cm)",

@@ -72,7 +72,7 @@ def package(tmp_path_factory, mesh_binary_model):
     folder = generate_serving_app(
         model_path, root / "serving", model_name="cancer", model_version=registered.version,
         feature_schema=schema, problem_type="binary",
-        onnx_path=root / "published" / "model.onnx")
+        onnx_path=root / "published" / "model.onnx", probe_rows=test.head(10).to_dict("records"))
     onnx_app = _start(folder, {"MLMESH_SERVING_API_KEYS": ",".join(KEYS),
                                "MLMESH_SERVING_RATE_LIMIT": f"{RATE}/minute"})
     sklearn_app = _start(folder, {"MLMESH_SERVING_BACKEND": "sklearn"})
@@ -102,6 +102,7 @@ def test_both_backends_predict_like_the_registry_model(package):
     for backend, url in (("onnx", package["onnx"]), ("sklearn", package["sklearn"])):
         health = httpx.get(f"{url}/health").json()
         assert health["backend"] == backend
+        assert health["scoring"] == ("onnx" if backend == "onnx" else "compiled")
         batch = httpx.post(f"{url}/predict/batch", json={"rows": _rows(test)}, headers=headers)
         assert batch.status_code == 200, batch.text
         body = batch.json()
@@ -149,7 +150,8 @@ def test_package_files_docs_docker_and_kubernetes(package):
     dockerfile = (folder / "Dockerfile").read_text()
     assert dockerfile.count("\nFROM ") + dockerfile.startswith("FROM ") >= 2
     assert " AS build" in dockerfile and "COPY --from=build /opt/venv /opt/venv" in dockerfile
-    assert "COPY app.py model.* ./" in dockerfile
+    assert "COPY app.py fastpath.py probe_rows.json model.* ./" in dockerfile
+    assert len(json.loads((folder / "probe_rows.json").read_text())) == 10
 
     manifests = {p.name: yaml.safe_load(p.read_text()) for p in (folder / "k8s").glob("*.yaml")}
     assert manifests["kustomization.yaml"]["resources"] == [

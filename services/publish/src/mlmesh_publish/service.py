@@ -116,7 +116,8 @@ async def publish(ctx: HandlerContext, event: ExperimentCommitted) -> None:
                            feature_schema=feature_schema(prep, profile),
                            problem_type=problems.from_proto(dataset.problem_type),
                            example_row=example.to_dict("records")[0],
-                           onnx_path=out / exported.onnx if exported.onnx else None)
+                           onnx_path=out / exported.onnx if exported.onnx else None,
+                           probe_rows=test[prep["feature_columns"]].head(200).to_dict("records"))
     docs_dir = await ctx.run_blocking(generate_api_docs, app_dir, ctx.work_dir / "serving-docs")
     shutil.copyfile(model_path, out / "model.joblib")
     (out / "promotion.json").write_text(json.dumps(promotion.__dict__, indent=2) + "\n")

@@ -1,11 +1,13 @@
 """Generate a self-contained FastAPI serving folder for a trained model.
 
 The folder holds ``app.py`` (rendered from ``templates/app.py.j2``), the model as
-``model.joblib``, ``requirements.txt`` pinned to the versions installed here (including
-the libraries the model's objects come from, e.g. lightgbm), ``model.onnx`` when a verified
-graph exists, a multi-stage ``Dockerfile``, Kubernetes manifests in ``k8s/`` and a
-``README.md``. It needs nothing from mlmesh to run; prediction logging to Kafka is
-switched on by ``MLMESH_KAFKA_BOOTSTRAP`` and then needs ``mlmesh-common``.
+``model.joblib``, ``fastpath.py`` (compiled in-process scoring, see
+:mod:`mlmesh_publish.fastpath`) with ``probe_rows.json`` to check it on,
+``requirements.txt`` pinned to the versions installed here (including the libraries the
+model's objects come from, e.g. lightgbm), ``model.onnx`` when a verified graph exists, a
+multi-stage ``Dockerfile``, Kubernetes manifests in ``k8s/`` and a ``README.md``. It needs
+nothing from mlmesh to run; prediction logging to Kafka is switched on by
+``MLMESH_KAFKA_BOOTSTRAP`` and then needs ``mlmesh-common``.
 """
 
 from __future__ import annotations
@@ -45,10 +47,13 @@ BASE_REQUIREMENTS = (
     "numpy",
     "scikit-learn",
     "joblib",
+    "orjson",
 )
 #: Shared libraries the slim Python image lacks for some model libraries.
 SYSTEM_PACKAGES = {"lightgbm": "libgomp1", "xgboost": "libgomp1", "catboost": "libgomp1",
                    "onnxruntime": "libgomp1"}
+#: Rows written to probe_rows.json at most.
+MAX_PROBE_ROWS = 200
 _RESERVED = set(dir(BaseModel)) | {"model_config", "model_fields"}
 
 
@@ -85,13 +90,16 @@ def generate_serving_app(
     problem_type: str,
     example_row: Mapping[str, Any] | None = None,
     onnx_path: Path | None = None,
+    probe_rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the serving folder for ``model_path`` into ``out_dir`` and return ``out_dir``.
 
     ``feature_schema`` lists the model inputs in order: ``{name, kind, dtype}`` with kind
     numeric, categorical or boolean. ``example_row`` (optional) is used for the README's
     curl example. ``onnx_path`` (a verified graph from ``onnx_export``, with its ``.json``
-    sidecar) is copied as ``model.onnx`` and becomes the default backend. Also writes a
+    sidecar) is copied as ``model.onnx`` and becomes the default backend. ``probe_rows``
+    (optional, e.g. held-out rows) are written to ``probe_rows.json``: the app checks its
+    compiled in-process scoring against the model on them at startup. Also writes a
     multi-stage ``Dockerfile`` and Kubernetes manifests under ``k8s/``.
     Raises FeatureSchemaError / ServingModelError on bad input.
     """
@@ -146,6 +154,11 @@ def generate_serving_app(
         text = env.get_template(template).render(**context)
         (out_dir / target).write_text(text.rstrip() + "\n", encoding="utf-8")
     shutil.copyfile(model_path, out_dir / "model.joblib")
+    shutil.copyfile(Path(__file__).with_name("fastpath.py"), out_dir / "fastpath.py")
+    probes = [_json_record(r, fields) for r in (probe_rows or [])[:MAX_PROBE_ROWS]]
+    if example_row:
+        probes.insert(0, _json_record(example_row, fields))
+    (out_dir / "probe_rows.json").write_text(json.dumps(probes, default=str) + "\n")
     if onnx_path is not None:
         shutil.copyfile(onnx_path, out_dir / "model.onnx")
         shutil.copyfile(f"{onnx_path}.json", out_dir / "model.onnx.json")
@@ -324,6 +337,21 @@ def _check_model_matches(model: Any, fields: list[ServingField], problem_type: s
 def _placeholder_row(fields: list[ServingField]) -> dict[str, Any]:
     values = {"float": 0.0, "int": 0, "bool": True, "str": "value"}
     return {f.name: values[f.pytype] for f in fields}
+
+
+def _json_record(row: Mapping[str, Any], fields: list[ServingField]) -> dict[str, Any]:
+    """A row as a client would send it: schema columns only, missing values as null."""
+    out = {}
+    for f in fields:
+        value = _native(row.get(f.name))
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            out[f.name] = None
+        else:
+            try:
+                out[f.name] = None if bool(value != value) else value
+            except (TypeError, ValueError):  # pd.NA and friends
+                out[f.name] = None
+    return out
 
 
 def _native(value: Any) -> Any:

@@ -21,10 +21,11 @@ from ._encode import (
     QuantileClipper,
     string_cast,
 )
-from ._generate import GROUP_OPS, OPS, PCA_OP, ROW_OPS, FeatureGenerator
+from ._generate import GROUP_OPS, OPS, PCA_OP, ROW_OPS, FeatureGenerator, row_op
 from ._impute import INDICATOR_SUFFIX, NUMERIC_STRATEGIES, NumericImputer
 
 __all__ = [
+    "row_op",
     "DATETIME_PARTS",
     "ELAPSED",
     "GROUP_OPS",

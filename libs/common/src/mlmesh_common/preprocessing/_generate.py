@@ -28,7 +28,8 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _row_op(op: str, a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+def row_op(op: str, a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """One generated row-wise feature (`op` in ROW_OPS) from columns `a` and `b`."""
     with np.errstate(all="ignore"):
         if op == "mul":
             out = a * b
@@ -140,7 +141,7 @@ class FeatureGenerator(TransformerMixin, BaseEstimator):
             if op in ROW_OPS:
                 a = _numbers(X, inputs[0])
                 b = _numbers(X, inputs[1]) if len(inputs) > 1 else None
-                new[name] = _row_op(op, a, b)
+                new[name] = row_op(op, a, b)
             elif op in GROUP_OPS:
                 table, overall = self.group_stats_[name]
                 keys = _group_keys(X, inputs[0])
