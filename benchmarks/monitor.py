@@ -1,5 +1,6 @@
-"""Monitor benchmark: sustained prediction.logged events per second through the real faust
-monitor app against the embedded Tansu broker, with drift computed per window.
+"""Monitor benchmark: sustained prediction.logged events per second through the real
+monitor (faust app, served events read in batches by its aiokafka consumer) against the
+embedded Tansu broker, with drift computed per window.
 
 A fast producer first writes a model.published event (a real scikit-learn model, its
 prepared test split and training features in a temporary artifact store) and N
@@ -9,7 +10,9 @@ drift.detected and retraining requests are produced too). Then the monitor start
 own process (``python -m mlmesh_monitor``) and this script reads its /metrics until every
 event is ingested and every window checked. Printed: events/s and rows/s from the first
 ingested event to the last, windows checked, drift computation time per window and the
-reports written. Nothing is asserted: the number printed is the measurement.
+reports written, and the monitor's committed offsets (events processed, to compare with
+the events produced: nothing may be lost). Nothing is asserted: the numbers printed are
+the measurement.
 
     python -m benchmarks.monitor [--events 200000] [--rows-per-event 1] [--window-rows 5000]
 """
@@ -49,6 +52,8 @@ from mlmesh_common.broker import create_topics, free_port, start_tansu
 from mlmesh_common.envelope import encode, new_envelope
 
 MODEL = "mlmesh-bench-credit"
+#: mlmesh_monitor.service.SERVED_GROUP (not imported: that module builds the faust app).
+SERVED_GROUP = "mlmesh.monitor"
 NUMERIC = [f"x{i}" for i in range(8)]
 CATEGORICAL = ["region", "segment"]
 
@@ -155,6 +160,23 @@ async def produce(bootstrap: str, payloads: list[bytes]) -> float:
         await producer.stop()
 
 
+async def committed_offsets(bootstrap: str) -> dict[int, int]:
+    """The monitor's committed offset per prediction.logged partition (what it has
+    processed; Tansu's offsets are per record, so their sum is the events processed).
+    Tansu's high watermark is not used: it reports the last batch's base offset + 1."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        parts = [TopicPartition(topics.PREDICTION_LOGGED.name, p) for p in range(2)]
+        group = await admin.list_consumer_group_offsets(SERVED_GROUP, partitions=parts)
+        return {tp.partition: max(meta.offset, 0) for tp, meta in group.items()}
+    finally:
+        await admin.close()
+
+
 def scrape(url: str) -> dict[str, float]:
     """Sum of each metric family's samples (labels dropped) from /metrics."""
     values: dict[str, float] = {}
@@ -180,8 +202,11 @@ def main() -> None:
     parser.add_argument("--rows-per-event", type=int, default=1)
     parser.add_argument("--window-rows", type=int, default=5000)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--log", default="", metavar="PATH",
+                        help="write the monitor's log here (default: a temporary file)")
     parser.add_argument("--py-spy", default="", metavar="SVG",
-                        help="profile the measured monitor with py-spy into this flame graph")
+                        help="profile the measured monitor with py-spy into this flame graph "
+                        "(collapsed stacks when it ends with .txt)")
     args = parser.parse_args()
     port = free_port()
     broker = start_tansu(port)
@@ -200,7 +225,7 @@ def main() -> None:
                    "MLMESH_MONITOR_WINDOW_ROWS": str(args.window_rows),
                    "MLMESH_MONITOR_RETRAIN": "true",
                    "MLMESH_LOG_LEVEL": os.environ.get("MLMESH_LOG_LEVEL", "WARNING")}
-            log_path = Path(tmp) / "monitor.log"
+            log_path = Path(args.log) if args.log else Path(tmp) / "monitor.log"
             url = f"http://127.0.0.1:{http_port}/metrics"
             # 1. the monitor learns the model (reference predictions computed), then stops
             t = time.perf_counter()
@@ -220,6 +245,9 @@ def main() -> None:
             # 3. the monitor restarts (its table recovers from the changelog) and drains it
             monitor = start_monitor(env, log_path, args.py_spy)
             measure(url, args, log_path)
+            committed = asyncio.run(committed_offsets(bootstrap))
+            print(f"committed offsets of {SERVED_GROUP} {committed}: "
+                  f"{sum(committed.values())} of {args.events} produced events processed")
         finally:
             if monitor is not None:
                 monitor.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
@@ -233,7 +261,8 @@ def start_monitor(env: dict[str, str], log_path: Path, profile: str = "") -> sub
     flame graph to write)."""
     command = [sys.executable, "-m", "mlmesh_monitor"]
     if profile:
-        command = ["py-spy", "record", "-o", profile, "--", *command]
+        raw = ["--format", "raw"] if profile.endswith(".txt") else []  # collapsed stacks
+        command = ["py-spy", "record", "-o", profile, *raw, "--", *command]
     with open(log_path, "ab") as log:
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -316,15 +316,19 @@ SERVICE_SPECS = (
     ServiceSpec(
         "monitor", "watches served models for data and prediction drift and performance "
         "decay; triggers retraining by policy",
-        "A faust-streaming app that keeps each published model's reference data and checks "
-        "windows of `prediction.logged` traffic for data drift with evidently, emitting "
+        "A faust-streaming app that keeps each published model's reference data, and an "
+        "aiokafka consumer that checks windows of `prediction.logged` traffic for data drift "
+        "with evidently, emitting "
         "`drift.detected` (and, when configured, a retraining `experiment.requested` with "
         "`parent_experiment_id`). Ground truth is joined for performance monitoring.",
         "drift reports per window under `projects/<p>/experiments/<e>/monitor/`; per-model "
         "state (reference data location, windows) in faust tables.",
-        resources={"monitor": LARGE},
-        notes="The faust app id must be the group id (`mlmesh.monitor`) so KEDA's lag "
-              "matches it."),
+        resources={"monitor": LARGE}, max_replicas={"monitor": 1},
+        notes="Served events (prediction.logged, ground_truth.logged) are read by an "
+              "aiokafka consumer in group `mlmesh.monitor` (KEDA's lag); the faust app "
+              "(`mlmesh.monitor.models`) reads model.published into the references table. "
+              "One replica (KEDA max 1): with more, a model's served events may reach a "
+              "worker without its reference, until the references table is global."),
     ServiceSpec(
         "gateway", "REST + gRPC API, ledger projection and experiment.completed",
         "The mesh's front door: a REST (FastAPI) and gRPC API to submit, list, watch (SSE / "

@@ -1,11 +1,14 @@
-"""Wiring: a faust-streaming app (app id = consumer group ``mlmesh.monitor``).
+"""Wiring: a faust-streaming app (app id and its consumer group ``mlmesh.monitor.models``)
+for published models, and an aiokafka consumer (group ``mlmesh.monitor``, the registry's
+group of the served topics, whose lag KEDA scales on) for the served events.
 
 - model.published: remember the model version's references in a table (training features
   from publish; test-split predictions and scores computed here, once per version).
-- prediction.logged: decoded in batches (``stream.take``), appended to the model
+- prediction.logged: read with a plain aiokafka consumer (offsets committed after each
+  processed batch), decoded in bulk, appended to the model
   version's tumbling window; each closed window is checked for data and prediction drift.
-- ground_truth.logged: joined with pending predictions by request id; each closed window
-  of joined rows is scored against the test score (performance decay).
+- ground_truth.logged: same consumer; joined with pending predictions by request id; each
+  closed window of joined rows is scored against the test score (performance decay).
 - A window that drifted or decayed gets an evidently report (HTML and JSON) in the
   artifact store, a drift.detected event, and, when the model's retraining policy allows,
   an experiment.requested with parent_experiment_id (claimed in the ledger first).
@@ -28,6 +31,9 @@ import faust
 import joblib
 import orjson
 import pandas as pd
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from google.protobuf import json_format
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -74,9 +80,10 @@ log = logging.getLogger("mlmesh.monitor")
 settings = Settings()
 PRODUCER = Producer(service="monitor", version=__version__, instance=settings.instance)
 DEFAULT_POLICY = policy_from_settings(settings)
-#: Prediction events decoded together (one stream.take batch) and the longest wait for one.
-BATCH_EVENTS = 5000
-BATCH_WITHIN_S = 0.05
+#: Served events (prediction.logged, ground_truth.logged) processed per fetch, at most.
+BATCH_EVENTS = 20_000
+#: Consumer group of the served-events reader (the topic registry's group of the monitor).
+SERVED_GROUP = "mlmesh.monitor"
 
 # Metric names are stable: dashboards (deploy/, the gateway) are built from them.
 EVENTS_IN = Counter("mlmesh_monitor_events_total", "events ingested", ["topic"])
@@ -120,19 +127,15 @@ THROTTLED = Counter("mlmesh_monitor_reports_throttled_total",
 MODELS = Gauge("mlmesh_monitor_models", "published models with reference data")
 
 app = faust.App(
-    "mlmesh.monitor", broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
+    "mlmesh.monitor.models", broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
     key_serializer="raw", value_serializer="raw", topic_partitions=settings.partitions,
     topic_replication_factor=1, producer_enable_idempotence=False,
     broker_session_timeout=settings.session_timeout_ms / 1000,
     broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
     web_host=settings.http_host, web_port=settings.http_port or 6066, web_in_thread=False,
-    consumer_auto_offset_reset="earliest", logging_config=None, loghandlers=[],
-    stream_buffer_maxsize=20_000, broker_max_poll_records=5000)
+    consumer_auto_offset_reset="earliest", logging_config=None, loghandlers=[])
 
 published_topic = app.topic(topics.MODEL_PUBLISHED.name, key_type=bytes, value_type=bytes)
-predictions_topic = app.topic(topics.PREDICTION_LOGGED.name, key_type=bytes, value_type=bytes)
-ground_truth_topic = app.topic(topics.GROUND_TRUTH_LOGGED.name, key_type=bytes,
-                               value_type=bytes)
 #: model name -> JSON: {"latest": version, "versions": {version: reference info}}.
 references = app.Table("references", default=None, key_type=str, value_type=bytes)
 monitor = Monitor(window_rows=settings.monitor_window_rows,
@@ -165,7 +168,9 @@ async def _send(topic: topics.Topic, payload: Any, key: str, experiment_id: str,
 
 
 async def _dead_letter(topic: topics.Topic, raw: bytes, exc: Exception) -> None:
-    letter = DeadLetter(source_topic=topic.name, consumer_group="mlmesh.monitor",
+    # The registry's monitor group for every topic (model.published included, though faust
+    # reads it under its own app id): DLQ entries name the group operators know.
+    letter = DeadLetter(source_topic=topic.name, consumer_group=SERVED_GROUP,
                         error_type=type(exc).__name__, error_message=str(exc),
                         original_value=raw or b"", attempt=1)
     letter.failed_at.GetCurrentTime()
@@ -313,10 +318,60 @@ async def _context(key: tuple[str, str], info: dict[str, Any]) -> ModelReference
 # ---------------------------------------------------------------- prediction.logged
 
 
-@app.agent(predictions_topic)
-async def on_predictions(stream: faust.StreamT) -> None:
-    async for batch in stream.take(BATCH_EVENTS, within=BATCH_WITHIN_S):
-        await _ingest_predictions(batch)
+@app.task
+async def served_events() -> None:
+    """prediction.logged and ground_truth.logged, read with a plain aiokafka consumer.
+
+    faust's per-message pipeline caps ingestion at a few thousand events/s, and a worker
+    that starts (or rebalances) with a backlog can drop a run of messages: its recovery
+    resumes the flow before seeking to the committed offsets, the fetched records are
+    cleared from the stream queues and never re-read. Here one ``getmany`` batch (up to
+    BATCH_EVENTS per partition) is processed, then its offsets are committed: nothing is
+    skipped, a crash re-reads the uncommitted batch (at least once). Range assignment puts
+    partition i of both topics (keyed by model name) on the same worker, so a model's
+    predictions and outcomes meet in one join buffer.
+    """
+    await app.tables.recovery.completed.wait()  # the references table is loaded
+    consumer = AIOKafkaConsumer(
+        topics.PREDICTION_LOGGED.name, topics.GROUND_TRUTH_LOGGED.name,
+        bootstrap_servers=settings.kafka_bootstrap, group_id=SERVED_GROUP,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        max_poll_records=BATCH_EVENTS, max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        partition_assignment_strategy=(RangePartitionAssignor,))
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_EVENTS)
+            if batches:
+                await _ingest_batches(batches)
+                await _commit(consumer, {tp: records[-1].offset + 1
+                                         for tp, records in batches.items() if records})
+    finally:
+        await consumer.stop()
+
+
+async def _ingest_batches(batches: dict[TopicPartition, list[Any]]) -> None:
+    """One fetched batch: predictions in bulk, then outcomes (they may join them)."""
+    predictions = [r.value for tp, records in batches.items()
+                   if tp.topic == topics.PREDICTION_LOGGED.name for r in records]
+    if predictions:
+        await _ingest_predictions(predictions)
+    for tp, records in batches.items():
+        if tp.topic == topics.GROUND_TRUTH_LOGGED.name:
+            for record in records:
+                await _guarded(topics.GROUND_TRUTH_LOGGED, record.value, _record_ground_truth)
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """Commit processed offsets; after a rebalance the new owner re-reads them instead."""
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, IllegalStateError) as exc:
+        log.warning("offsets not committed (partitions moved to another worker; they will "
+                    "be read again there): %s", exc)
 
 
 def _flatten(json_arrays: list[str]) -> list[Any]:
@@ -374,13 +429,6 @@ async def _ingest_predictions(batch: list[bytes]) -> None:
 
 
 # ---------------------------------------------------------------- ground_truth.logged
-
-
-@app.agent(ground_truth_topic)
-async def on_ground_truth(stream: faust.StreamT) -> None:
-    async for batch in stream.take(BATCH_EVENTS, within=BATCH_WITHIN_S):
-        for raw in batch:
-            await _guarded(topics.GROUND_TRUTH_LOGGED, raw, _record_ground_truth)
 
 
 async def _record_ground_truth(env: Any, event: Any) -> None:
