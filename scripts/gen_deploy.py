@@ -585,7 +585,7 @@ def k8s_scaled_object(dep: DeploymentSpec, group: topics.ConsumerGroup) -> dict[
             "_", "-"),
         "metadata": {
             "bootstrapServers": SETTINGS["MLMESH_KAFKA_BOOTSTRAP"][2],
-            "consumerGroup": group.group_id, "topic": t,
+            "consumerGroup": group.group_id_for(t), "topic": t,
             "lagThreshold": str(group.lag_threshold), "activationLagThreshold": "0",
             "offsetResetPolicy": "earliest", "allowIdleConsumers": "false"}}
         for t in group.topics]
@@ -1154,7 +1154,7 @@ def service_readme(spec: ServiceSpec) -> str:
     for g in groups:
         for name in g.topics:
             t = topics.topic_by_name(name)
-            lines.append(f"| `{t.name}` | {g.name} (`{g.group_id}`) | {t.key.value} | "
+            lines.append(f"| `{t.name}` | {g.name} (`{g.group_id_for(name)}`) | {t.key.value} | "
                          f"`{t.payload.DESCRIPTOR.full_name}` |")
     lines += ["", "Every instance also listens to `mlmesh.experiment.cancel.v1` (broadcast, no "
               "group) and stops work on a cancelled experiment between steps."]

@@ -16,6 +16,7 @@ from mlmesh_common.lag import group_lag
 
 pytestmark = pytest.mark.reliability
 TUNE_INPUTS = (topics.TRAINING_COMPLETED, topics.TUNE_TRIAL, topics.TUNE_TRIAL_COMPLETED)
+MONITOR_INPUTS = (topics.MODEL_PUBLISHED, topics.PREDICTION_LOGGED, topics.GROUND_TRUTH_LOGGED)
 
 
 @pytest.fixture
@@ -24,28 +25,29 @@ def bootstrap(tmp_path) -> Iterator[str]:
     port = free_port()
     proc = start_tansu(port, tmp_path / "tansu.log")
     address = f"127.0.0.1:{port}"
-    asyncio.run(create_topics(address, TUNE_INPUTS))
+    asyncio.run(create_topics(address, TUNE_INPUTS + MONITOR_INPUTS))
     yield address
     proc.terminate()
     proc.wait(10)
 
 
-async def fill(address: str, count: int) -> None:
+async def fill(address: str, count: int, topic: str = topics.TUNE_TRIAL.name) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=address)
     await producer.start()
     try:
         # One record per request, as the runtime produces: Tansu answers ListOffsets(latest)
         # with the last batch's base offset + 1, so a batch of records would count once.
         for i in range(count):
-            await producer.send_and_wait(topics.TUNE_TRIAL.name, b"trial", key=f"t{i}".encode())
+            await producer.send_and_wait(topic, b"event", key=f"t{i}".encode())
     finally:
         await producer.stop()
 
 
-async def drain(address: str, count: int) -> None:
-    """Consume and commit `count` trials as the tune-worker group would."""
-    consumer = AIOKafkaConsumer(topics.TUNE_TRIAL.name, bootstrap_servers=address,
-                                group_id=topics.group("tune-worker").group_id,
+async def drain(address: str, count: int, topic: str = topics.TUNE_TRIAL.name,
+                group_id: str = topics.group("tune-worker").group_id) -> None:
+    """Consume and commit `count` records of `topic` as `group_id` would (default: trials
+    as the tune-worker group)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=address, group_id=group_id,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -71,3 +73,18 @@ def test_lag_scales_tune_up_to_the_ceiling_and_back_down(bootstrap: str) -> None
     assert scaler.step() == {"tune": 2}  # down one step at a time
     assert scaler.step() == {"tune": 1}
     assert scaler.step() == {}
+
+
+def test_a_topic_read_under_a_second_group_id_counts_that_groups_commits(bootstrap: str) -> None:
+    # The monitor reads model.published with its faust app (group mlmesh.monitor.models)
+    # and served events with a plain consumer (mlmesh.monitor): its lag is the sum of both.
+    monitor = topics.group("monitor")
+    published = topics.MODEL_PUBLISHED.name
+    assert monitor.group_id_for(published) == topics.MONITOR_MODELS_GROUP_ID
+    asyncio.run(fill(bootstrap, 4, published))
+    asyncio.run(fill(bootstrap, 6, topics.PREDICTION_LOGGED.name))
+    assert asyncio.run(group_lag(bootstrap, [monitor])) == {"monitor": 10}
+    asyncio.run(drain(bootstrap, 4, published, topics.MONITOR_MODELS_GROUP_ID))
+    assert asyncio.run(group_lag(bootstrap, [monitor])) == {"monitor": 6}
+    asyncio.run(drain(bootstrap, 6, topics.PREDICTION_LOGGED.name, monitor.group_id))
+    assert asyncio.run(group_lag(bootstrap, [monitor])) == {"monitor": 0}

@@ -24,6 +24,17 @@ def test_every_consumer_group_belongs_to_a_service() -> None:
         assert group.group_id == f"mlmesh.{group.name}"
         for name in group.topics:
             assert group.name in topics.topic_by_name(name).consumer_groups
+        assert set(dict(group.topic_group_ids)) <= set(group.topics)
+
+
+def test_the_monitor_commits_model_published_under_its_faust_group() -> None:
+    monitor = topics.group("monitor")
+    assert monitor.topics_by_group_id() == {
+        topics.MONITOR_MODELS_GROUP_ID: (topics.MODEL_PUBLISHED.name,),
+        "mlmesh.monitor": (topics.PREDICTION_LOGGED.name, topics.GROUND_TRUTH_LOGGED.name),
+    }
+    tune = topics.group("tune-worker")
+    assert tune.topics_by_group_id() == {"mlmesh.tune-worker": tune.topics}
 
 
 def test_fan_out_topics_are_keyed_by_work_item() -> None:

@@ -20,36 +20,47 @@ async def group_lag(bootstrap: str, groups: Iterable[ConsumerGroup],
     """Total lag of each consumer group over its input topics, by group name.
 
     A partition the group never committed on counts from offset 0 (the group starts at
-    the earliest offset). A group whose offsets cannot be read is left out of the answer.
+    the earliest offset). Topics a service reads under a second group id
+    (``ConsumerGroup.topic_group_ids``) count with that group's commits. A group whose
+    offsets cannot be read is left out of the answer.
     """
     lags: dict[str, int] = {}
     for group in groups:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group.group_id,
-                                    enable_auto_commit=False,
-                                    request_timeout_ms=request_timeout_ms,
-                                    client_id=f"mlmesh-lag-{group.name}")
         try:
-            await consumer.start()
-            partitions = []
-            for topic in group.topics:
-                for number in sorted(consumer.partitions_for_topic(topic) or ()):
-                    partitions.append(TopicPartition(topic, number))
-            if not partitions:
-                await consumer.topics()  # metadata may not be loaded yet
-                for topic in group.topics:
-                    for number in sorted(consumer.partitions_for_topic(topic) or ()):
-                        partitions.append(TopicPartition(topic, number))
-            ends = await consumer.end_offsets(partitions) if partitions else {}
             total = 0
-            for tp in partitions:
-                committed = await consumer.committed(tp) or 0
-                total += max(0, ends.get(tp, 0) - committed)
+            for group_id, names in group.topics_by_group_id().items():
+                total += await _lag(bootstrap, group_id, names, request_timeout_ms,
+                                    f"mlmesh-lag-{group.name}")
             lags[group.name] = total
         except KafkaError:
             continue
-        finally:
-            await consumer.stop()
     return lags
+
+
+async def _lag(bootstrap: str, group_id: str, topic_names: tuple[str, ...],
+               request_timeout_ms: int, client_id: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
+                                enable_auto_commit=False, request_timeout_ms=request_timeout_ms,
+                                client_id=client_id)
+    try:
+        await consumer.start()
+        partitions = _partitions(consumer, topic_names)
+        if not partitions:
+            await consumer.topics()  # metadata may not be loaded yet
+            partitions = _partitions(consumer, topic_names)
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        total = 0
+        for tp in partitions:
+            committed = await consumer.committed(tp) or 0
+            total += max(0, ends.get(tp, 0) - committed)
+        return total
+    finally:
+        await consumer.stop()
+
+
+def _partitions(consumer: AIOKafkaConsumer, topic_names: tuple[str, ...]) -> list[TopicPartition]:
+    return [TopicPartition(topic, number) for topic in topic_names
+            for number in sorted(consumer.partitions_for_topic(topic) or ())]
 
 
 async def topic_partitions(bootstrap: str, topic_names: Iterable[str]) -> dict[str, int]:

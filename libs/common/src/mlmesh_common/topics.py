@@ -69,10 +69,24 @@ class ConsumerGroup:
     service: str
     topics: tuple[str, ...]
     lag_threshold: int = 5
+    #: (topic, Kafka group id) for topics the service reads under another group id than
+    #: :attr:`group_id` (a second consumer in the same process, e.g. a faust app).
+    topic_group_ids: tuple[tuple[str, str], ...] = ()
 
     @property
     def group_id(self) -> str:
         return f"mlmesh.{self.name}"
+
+    def group_id_for(self, topic_name: str) -> str:
+        """The Kafka group id whose committed offsets on ``topic_name`` are this group's."""
+        return dict(self.topic_group_ids).get(topic_name, self.group_id)
+
+    def topics_by_group_id(self) -> dict[str, tuple[str, ...]]:
+        """This group's topics by the Kafka group id that commits on them."""
+        out: dict[str, list[str]] = {}
+        for topic_name in self.topics:
+            out.setdefault(self.group_id_for(topic_name), []).append(topic_name)
+        return {group_id: tuple(names) for group_id, names in out.items()}
 
 
 def _t(subject: str, payload: type[Message], key: Key, producers: Iterable[str],
@@ -135,6 +149,10 @@ _GROUP_SERVICE = {"train-gpu-planner": "train-gpu", "train-gpu-worker": "train-g
                   "tune-coordinator": "tune", "tune-worker": "tune",
                   "gateway-webhooks": "gateway"}
 _LAG_THRESHOLDS = {"train-gpu-worker": 2, "tune-worker": 4}
+MONITOR_MODELS_GROUP_ID = "mlmesh.monitor.models"
+"""The monitor reads model.published with its faust app, whose consumer group (faust's own
+assignor protocol) cannot be shared with the plain aiokafka consumer of served events."""
+_TOPIC_GROUP_IDS = {"monitor": ((MODEL_PUBLISHED.name, MONITOR_MODELS_GROUP_ID),)}
 
 
 def _groups() -> tuple[ConsumerGroup, ...]:
@@ -143,7 +161,7 @@ def _groups() -> tuple[ConsumerGroup, ...]:
         for group in topic.consumer_groups:
             names.setdefault(group, []).append(topic.name)
     return tuple(ConsumerGroup(name, _GROUP_SERVICE.get(name, name), tuple(topics),
-                               _LAG_THRESHOLDS.get(name, 5))
+                               _LAG_THRESHOLDS.get(name, 5), _TOPIC_GROUP_IDS.get(name, ()))
                  for name, topics in names.items())
 
 

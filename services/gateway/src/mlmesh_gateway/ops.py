@@ -144,29 +144,33 @@ class Ops:
         rows: list[dict[str, Any]] = []
         async with self._lock:
             for group in topics.CONSUMER_GROUPS:
-                try:
-                    consumer = await self._consumer(group.group_id)
-                    await consumer.topics()  # refresh metadata
-                    parts = [TopicPartition(t, p) for t in group.topics
-                             for p in sorted(consumer.partitions_for_topic(t) or ())]
-                    ends = await consumer.end_offsets(parts) if parts else {}
-                    per_topic: dict[str, list[int]] = {}
-                    for tp in parts:
-                        committed = await consumer.committed(tp)
-                        end = ends.get(tp, 0)
-                        lag = end - committed if committed is not None else end
-                        acc = per_topic.setdefault(tp.topic, [0, 0])
-                        acc[0] += max(0, lag)
-                        acc[1] += end
-                    for topic_name, (lag, end) in sorted(per_topic.items()):
-                        rows.append({"group": group.name, "group_id": group.group_id,
-                                     "service": group.service, "topic": topic_name, "lag": lag,
-                                     "end_offset": end})
-                except (KafkaError, OSError, AssertionError) as exc:
-                    rows.append({"group": group.name, "group_id": group.group_id,
-                                 "service": group.service, "topic": "", "lag": None,
-                                 "error": f"{type(exc).__name__}: {exc}"})
+                for group_id, names in group.topics_by_group_id().items():
+                    rows += await self._group_lag(group, group_id, names)
         return rows
+
+    async def _group_lag(self, group: topics.ConsumerGroup, group_id: str,
+                         topic_names: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Lag rows, one per topic, of ``group`` on the topics it commits under ``group_id``."""
+        try:
+            consumer = await self._consumer(group_id)
+            await consumer.topics()  # refresh metadata
+            parts = [TopicPartition(t, p) for t in topic_names
+                     for p in sorted(consumer.partitions_for_topic(t) or ())]
+            ends = await consumer.end_offsets(parts) if parts else {}
+            per_topic: dict[str, list[int]] = {}
+            for tp in parts:
+                committed = await consumer.committed(tp)
+                end = ends.get(tp, 0)
+                lag = end - committed if committed is not None else end
+                acc = per_topic.setdefault(tp.topic, [0, 0])
+                acc[0] += max(0, lag)
+                acc[1] += end
+            return [{"group": group.name, "group_id": group_id, "service": group.service,
+                     "topic": topic_name, "lag": lag, "end_offset": end}
+                    for topic_name, (lag, end) in sorted(per_topic.items())]
+        except (KafkaError, OSError, AssertionError) as exc:
+            return [{"group": group.name, "group_id": group_id, "service": group.service,
+                     "topic": "", "lag": None, "error": f"{type(exc).__name__}: {exc}"}]
 
     def drift(self, who: Principal) -> list[dict[str, Any]]:
         """Published models in the caller's projects with their latest drift verdict."""

@@ -83,7 +83,9 @@ DEFAULT_POLICY = policy_from_settings(settings)
 #: Served events (prediction.logged, ground_truth.logged) processed per fetch, at most.
 BATCH_EVENTS = 20_000
 #: Consumer group of the served-events reader (the topic registry's group of the monitor).
-SERVED_GROUP = "mlmesh.monitor"
+SERVED_GROUP = topics.group("monitor").group_id
+#: Topics the served-events consumer reads (in group SERVED_GROUP).
+SERVED_TOPICS = (topics.PREDICTION_LOGGED, topics.GROUND_TRUTH_LOGGED)
 
 # Metric names are stable: dashboards (deploy/, the gateway) are built from them.
 EVENTS_IN = Counter("mlmesh_monitor_events_total", "events ingested", ["topic"])
@@ -127,7 +129,7 @@ THROTTLED = Counter("mlmesh_monitor_reports_throttled_total",
 MODELS = Gauge("mlmesh_monitor_models", "published models with reference data")
 
 app = faust.App(
-    "mlmesh.monitor.models", broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
+    topics.MONITOR_MODELS_GROUP_ID, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
     key_serializer="raw", value_serializer="raw", topic_partitions=settings.partitions,
     topic_replication_factor=1, producer_enable_idempotence=False,
     broker_session_timeout=settings.session_timeout_ms / 1000,
@@ -333,7 +335,7 @@ async def served_events() -> None:
     """
     await app.tables.recovery.completed.wait()  # the references table is loaded
     consumer = AIOKafkaConsumer(
-        topics.PREDICTION_LOGGED.name, topics.GROUND_TRUTH_LOGGED.name,
+        *(topic.name for topic in SERVED_TOPICS),
         bootstrap_servers=settings.kafka_bootstrap, group_id=SERVED_GROUP,
         enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=BATCH_EVENTS, max_partition_fetch_bytes=16 * 1024 * 1024,
