@@ -26,6 +26,7 @@ from mlmesh_common.modeling import (
     FAMILIES,
     META_PARAMS,
     AutoGluonEstimator,
+    GaussianProcessEstimator,
     InvalidParamsError,
     UnknownDeviceError,
     UnknownFamilyError,
@@ -59,6 +60,8 @@ EXPECTED = {
     ("xgboost", False): (XGBRegressor, None),
     ("catboost", True): (CatBoostClassifier, None),
     ("catboost", False): (CatBoostRegressor, None),
+    ("gaussian_process", True): (GaussianProcessEstimator, None),
+    ("gaussian_process", False): (GaussianProcessEstimator, None),
     ("mlp", True): (MLPClassifier, None),
     ("mlp", False): (TransformedTargetRegressor, MLPRegressor),
     ("autogluon", True): (AutoGluonEstimator, None),
@@ -77,7 +80,7 @@ def _inner(est):
 
 
 def test_families_are_the_problem_registry():
-    assert FAMILIES == MODEL_FAMILIES and len(FAMILIES) == 13
+    assert FAMILIES == MODEL_FAMILIES and len(FAMILIES) == 14
 
 
 @pytest.mark.parametrize("family", FAMILIES)

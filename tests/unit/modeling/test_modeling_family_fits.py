@@ -22,6 +22,7 @@ LIGHT = {
     "lightgbm": {"n_estimators": 30, "min_child_samples": 5},
     "catboost": {"iterations": 30},
     "mlp": {"hidden_layer_sizes": [16], "max_iter": 200},
+    "gaussian_process": {"optimize_rows": 60},
 }
 SKLEARN_FAMILIES = [f for f in FAMILIES if f != "autogluon"]
 COLUMNS = [f"x{i}" for i in range(6)]

@@ -9,8 +9,9 @@ CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro"
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
 #: Model families train-gpu can train (mlmesh_common.modeling builds them).
-MODEL_FAMILIES = ("dummy", "linear", "svm_linear", "svm_rbf", "knn", "random_forest",
-                  "extra_trees", "hist_gb", "xgboost", "lightgbm", "catboost", "mlp", "autogluon")
+MODEL_FAMILIES = ("dummy", "linear", "svm_linear", "svm_rbf", "knn", "gaussian_process",
+                  "random_forest", "extra_trees", "hist_gb", "xgboost", "lightgbm", "catboost",
+                  "mlp", "autogluon")
 #: How prep may split rows; "auto" is stratified for classification, random otherwise.
 SPLIT_STRATEGIES = ("auto", "random", "stratified", "group", "time")
 #: Tuning objectives, samplers and pruners a spec may name.

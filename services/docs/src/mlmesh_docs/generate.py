@@ -63,6 +63,7 @@ FAMILY_CITATIONS = {
     "lightgbm": "ke2017lightgbm",
     "xgboost": "chen2016xgboost",
     "catboost": "prokhorenkova2018catboost",
+    "gaussian_process": "rasmussen2006gaussian",
 }
 
 DOCUMENTS = {

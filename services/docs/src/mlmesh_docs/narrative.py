@@ -33,6 +33,8 @@ _FAMILY_WORDS = {
     "lightgbm": "a gradient-boosted tree ensemble (LightGBM)",
     "xgboost": "a gradient-boosted tree ensemble (XGBoost)",
     "catboost": "a gradient-boosted tree ensemble (CatBoost)",
+    "gaussian_process": "a Gaussian process (a smooth curve fitted through the data, with "
+                        "irrelevant inputs switched off)",
 }
 
 

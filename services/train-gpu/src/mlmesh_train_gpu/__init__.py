@@ -5,6 +5,7 @@ from .jobs import AllFamiliesFailedError, JobResult, run_job, run_with_fallback
 from .planning import (
     FALLBACKS,
     FAMILY_WEIGHTS,
+    GAUSSIAN_PROCESS_MAX_DEFAULT_ROWS,
     BudgetError,
     JobSpec,
     SpecError,
@@ -12,11 +13,13 @@ from .planning import (
     job_id_for,
     plan_jobs,
     planned_families,
+    trains_by_default,
 )
 
 __all__ = [
     "FALLBACKS",
     "FAMILY_WEIGHTS",
+    "GAUSSIAN_PROCESS_MAX_DEFAULT_ROWS",
     "AllFamiliesFailedError",
     "BudgetError",
     "JobResult",
@@ -30,4 +33,5 @@ __all__ = [
     "rank_candidates",
     "run_job",
     "run_with_fallback",
+    "trains_by_default",
 ]

@@ -19,6 +19,7 @@ FAMILY_WEIGHTS: dict[str, float] = {
     "svm_linear": 1.0,
     "svm_rbf": 2.0,
     "knn": 0.5,
+    "gaussian_process": 1.0,
     "random_forest": 2.0,
     "extra_trees": 2.0,
     "hist_gb": 2.0,
@@ -42,11 +43,18 @@ FALLBACKS: dict[str, str] = {
     "svm_rbf": "svm_linear",
     "svm_linear": "linear",
     "knn": "linear",
+    "gaussian_process": "svm_rbf",
     "mlp": "linear",
     "autogluon": "lightgbm",
     "linear": "dummy",
 }
 """The simpler family that stands in when a family fails (followed transitively)."""
+
+GAUSSIAN_PROCESS_MAX_DEFAULT_ROWS = 5000
+"""The gaussian_process family trains by default on regression problems with at most this
+many training rows: its cost grows with the cube of the rows (it conditions on at most
+``max_train_rows`` of them), and on larger data the boosters are better anyway. Asked for
+by name it trains on any problem."""
 
 
 class BudgetError(ValueError):
@@ -91,13 +99,29 @@ def job_id_for(family: str) -> str:
     return f"train-{check_family(family)}"
 
 
-def planned_families(families: Sequence[str] | None) -> list[str]:
-    """The families an experiment trains: ``families`` in order without repeats, or every
-    family when it is empty (the spec's ``families`` field). Unknown names raise."""
-    chosen = list(dict.fromkeys(families or ())) or list(FAMILIES)
+def trains_by_default(family: str, problem_type: str | None, n_train: int | None) -> bool:
+    """Whether ``family`` is among the families an experiment that names none trains, for
+    ``problem_type`` with ``n_train`` training rows (None: not known, no restriction)."""
+    check_family(family)
+    if family != "gaussian_process" or problem_type is None:
+        return True
+    small = n_train is None or n_train <= GAUSSIAN_PROCESS_MAX_DEFAULT_ROWS
+    return problem_type == "regression" and small
+
+
+def planned_families(
+    families: Sequence[str] | None,
+    *,
+    problem_type: str | None = None,
+    n_train: int | None = None,
+) -> list[str]:
+    """The families an experiment trains: ``families`` in order without repeats, or when it
+    is empty (the spec's ``families`` field) every family that :func:`trains_by_default`
+    for ``problem_type`` and ``n_train``. Unknown names raise."""
+    chosen = list(dict.fromkeys(families or ()))
     for family in chosen:
         check_family(family)
-    return chosen
+    return chosen or [f for f in FAMILIES if trains_by_default(f, problem_type, n_train)]
 
 
 def fallback_chain(family: str, planned: Sequence[str] = ()) -> list[str]:
@@ -120,7 +144,8 @@ def plan_jobs(
 ) -> list[JobSpec]:
     """Plan one job per family for the experiment described by ``spec`` (prep.json).
 
-    ``families`` empty or None means every family (:func:`planned_families`). The budget
+    ``families`` empty or None means the default families for the spec's problem type and
+    training rows (:func:`planned_families`). The budget
     is carved into per-job budgets in proportion to FAMILY_WEIGHTS; params are the family
     defaults for the spec's problem type.
     """
@@ -129,7 +154,10 @@ def plan_jobs(
     if "problem_type" not in spec:
         raise SpecError("spec (prep.json) lacks problem_type; re-run the prep stage")
     problem_type = check_problem_type(spec["problem_type"])
-    chosen = planned_families(families)
+    n_train = spec.get("split_sizes", {}).get("train")
+    chosen = planned_families(
+        families, problem_type=problem_type, n_train=None if n_train is None else int(n_train)
+    )
     total = sum(FAMILY_WEIGHTS[f] for f in chosen)
     return [
         JobSpec(

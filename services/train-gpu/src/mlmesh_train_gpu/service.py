@@ -44,7 +44,7 @@ async def plan(ctx: HandlerContext, event: DatasetPrepared) -> None:
     jobs = plan_jobs(
         json.loads(prep_json.read_text()),
         budget_s=spec.time_budget_s * TRAIN_BUDGET_SHARE,
-        families=planned_families(list(spec.families)),
+        families=list(spec.families),
     )
     await ctx.run_blocking(
         ctx.ledger.state_init,

@@ -126,6 +126,14 @@ SPACES: dict[str, Space] = {
         _keep,
         small=True,
     ),
+    "gaussian_process": Space(
+        (
+            Dim("kernel", choices=("rbf", "matern"), grid=("rbf", "matern")),
+            Dim("optimize_rows", 200, 1200, log=True, integer=True, grid=(400, 800)),
+        ),
+        _keep,
+        small=True,
+    ),
     "knn": Space(
         (
             Dim("n_neighbors", 1, 50, log=True, integer=True, grid=(3, 5, 9, 15, 25, 41)),

@@ -43,6 +43,7 @@ from ._families import (
     default_params,
     effective_device,
 )
+from ._gaussian_process import GaussianProcessEstimator
 from ._metrics import (
     METRICS,
     PROBLEM_TYPES,
@@ -88,6 +89,7 @@ __all__ = [
     "SPLITS",
     "TRACKING_URI_ENV",
     "AutoGluonEstimator",
+    "GaussianProcessEstimator",
     "CVResult",
     "Device",
     "EnsembleError",

@@ -5,7 +5,7 @@ multiclass and regression problems. Params are plain JSON values; a few keys are
 params (:data:`META_PARAMS`) that :class:`~mlmesh_common.modeling.MeshModel` consumes
 itself rather than passing to the estimator:
 
-- ``max_train_rows`` (svm_rbf, knn): subsample the training rows above this count
+- ``max_train_rows`` (svm_rbf, knn, gaussian_process): subsample the training rows above this count
   (stratified for classification) and record it on the fitted model.
 - ``early_stopping_rounds`` (xgboost, lightgbm, catboost): stop adding trees when the
   score on an inner validation slice of the training rows has not improved for this many
@@ -200,6 +200,8 @@ def default_params(family: str, problem_type: str) -> dict[str, Any]:
             "l2_leaf_reg": 3.0,
             "early_stopping_rounds": 50,
         }
+    if family == "gaussian_process":
+        return {"kernel": "rbf", "ard": True, "optimize_rows": 400, "max_train_rows": 3000}
     if family == "mlp":
         return {
             "hidden_layer_sizes": [128, 64],
@@ -387,6 +389,10 @@ def _build(
 
         cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
         return cls(random_state=seed, categorical_features=cats or None, **p)
+    if family == "gaussian_process":
+        from ._gaussian_process import GaussianProcessEstimator
+
+        return GaussianProcessEstimator(problem_type, seed=seed, **p)
     if family == "mlp":
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
