@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -106,7 +107,9 @@ async def test_planner_and_two_workers_train_the_spec_families(
         assert candidate.latency_ms > 0 and candidate.size_bytes > 0
         assert candidate.device == "cpu" and not candidate.fallback_from
         ref = candidate.oof_predictions
-        assert ref.uri.endswith(f"train-{candidate.family}/oof.parquet") and ref.sha256
+        # write-once artifacts: <job>/<content version>/oof.parquet
+        assert re.search(rf"/train-{candidate.family}/[0-9a-f]{{12}}/oof\.parquet$", ref.uri)
+        assert ref.sha256
         local = store.get_file(
             ref.uri, tmp_path / "oof" / candidate.family / "oof.parquet", ref.sha256
         )
