@@ -70,6 +70,16 @@ def test_stages_never_leave_finished(ledger: Ledger) -> None:
     assert stages[0].started_at == 1.0 and stages[0].finished_at == 2.0
 
 
+def test_work_starts_with_the_first_stage_else_at_creation(ledger: Ledger) -> None:
+    assert ledger.work_started_at("nobody") is None
+    ledger.create_experiment("w1", "p", {})
+    created = ledger.get_experiment("w1").created_at
+    assert ledger.work_started_at("w1") == pytest.approx(created)
+    ledger.upsert_stage("w1", "profile", "running", 5, at=created + 9.0)
+    ledger.upsert_stage("w1", "acquire", "finished", 100, at=created + 4.0)
+    assert ledger.work_started_at("w1") == pytest.approx(created + 4.0)
+
+
 def test_event_log_dedups_and_pages(ledger: Ledger) -> None:
     ledger.create_experiment("v1", "p", {})
     first = ledger.append_event("v1", "ev1", "t", "acquire", "running", {"k": 1}, 1.0)

@@ -2,7 +2,15 @@
 
 import pytest
 
-from mlmesh_tune import BudgetInputError, TuningBudget
+from mlmesh_tune import (
+    MIN_TUNE_S,
+    SELECT_RESERVE_SHARE,
+    TUNE_BUDGET_SHARE,
+    BudgetInputError,
+    TuningBudget,
+    grace_for,
+    tune_time_budget,
+)
 
 
 def test_batches_fill_parallelism_up_to_max_trials():
@@ -51,3 +59,20 @@ def test_invalid_settings_and_counters():
         b.next_batch_size(1, 2, 0)
     with pytest.raises(BudgetInputError, match=">= 0"):
         b.is_done(1, 0, -1)
+
+
+def test_tuning_gets_what_is_left_of_the_experiment_budget_after_selects_reserve():
+    # 60 s experiment, 30 s spent: 60 * (1 - 0.15) - 30 = 21 s
+    assert tune_time_budget(60, 30) == pytest.approx(60 * (1 - SELECT_RESERVE_SHARE) - 30)
+    # early stages were quick: tuning may use more than its planned share
+    assert tune_time_budget(600, 60) > 600 * TUNE_BUDGET_SHARE
+    # the budget is spent already: tuning still gets its minimum
+    assert tune_time_budget(60, 80) == MIN_TUNE_S
+    # time spent unknown (no ledger record): the planned share
+    assert tune_time_budget(600, None) == 600 * TUNE_BUDGET_SHARE
+    with pytest.raises(BudgetInputError, match="experiment budget must be > 0"):
+        tune_time_budget(0, 10)
+
+
+def test_grace_is_a_quarter_of_the_tuning_budget_and_at_least_ten_seconds():
+    assert grace_for(200) == 50 and grace_for(20) == 10

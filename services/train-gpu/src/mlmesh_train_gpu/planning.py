@@ -19,7 +19,7 @@ FAMILY_WEIGHTS: dict[str, float] = {
     "svm_linear": 1.0,
     "svm_rbf": 2.0,
     "knn": 0.5,
-    "gaussian_process": 1.0,
+    "gaussian_process": 3.0,
     "random_forest": 2.0,
     "extra_trees": 2.0,
     "hist_gb": 2.0,

@@ -1,7 +1,15 @@
 """tune domain logic: search spaces, samplers and pruners, shared Optuna studies, the
 coordinator's budget and resume logic, a worker's trial steps and the tuning report."""
 
-from .budget import BudgetInputError, TuningBudget
+from .budget import (
+    MIN_TUNE_S,
+    SELECT_RESERVE_SHARE,
+    TUNE_BUDGET_SHARE,
+    BudgetInputError,
+    TuningBudget,
+    grace_for,
+    tune_time_budget,
+)
 from .coordinator import (
     KEEP_PER_FAMILY,
     TrialTicket,
@@ -55,6 +63,11 @@ from .worker import (
 )
 
 __all__ = [
+    "MIN_TUNE_S",
+    "SELECT_RESERVE_SHARE",
+    "TUNE_BUDGET_SHARE",
+    "grace_for",
+    "tune_time_budget",
     "KEEP_PER_FAMILY",
     "SPACES",
     "TUNABLE_FAMILIES",

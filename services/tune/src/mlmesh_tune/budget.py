@@ -9,6 +9,32 @@ class BudgetInputError(ValueError):
     """Budget settings or progress counters that make no sense."""
 
 
+#: Share of the experiment's budget tuning plans on when nothing is known of time spent.
+TUNE_BUDGET_SHARE = 0.35
+#: Share of the experiment's budget kept for select (refit, ensembles, statistics).
+SELECT_RESERVE_SHARE = 0.15
+#: Tuning gets at least this many seconds, even when earlier stages used up the budget.
+MIN_TUNE_S = 5.0
+
+
+def tune_time_budget(experiment_budget_s: float, elapsed_s: float | None) -> float:
+    """Seconds of tuning for an experiment of ``experiment_budget_s`` of which
+    ``elapsed_s`` are spent: what is left after keeping select's reserve (at least
+    MIN_TUNE_S), or TUNE_BUDGET_SHARE of the budget when the time spent is unknown."""
+    if not experiment_budget_s > 0:
+        raise BudgetInputError(f"experiment budget must be > 0; got {experiment_budget_s}")
+    if elapsed_s is None:
+        return max(MIN_TUNE_S, experiment_budget_s * TUNE_BUDGET_SHARE)
+    left = experiment_budget_s * (1.0 - SELECT_RESERVE_SHARE) - max(0.0, elapsed_s)
+    return max(MIN_TUNE_S, left)
+
+
+def grace_for(time_budget_s: float) -> float:
+    """How long tuning waits past its deadline for trials in flight (they stop at the next
+    fold boundary): a quarter of the budget, at least 10 s."""
+    return max(10.0, time_budget_s / 4)
+
+
 @dataclass(frozen=True)
 class TuningBudget:
     """At most ``max_trials`` trials, ``parallelism`` in flight, within ``time_budget_s``.

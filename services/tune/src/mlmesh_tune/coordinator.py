@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from .budget import TuningBudget
+from .budget import TuningBudget, grace_for
 from .plan import next_family
 from .report import pareto_indices
 from .spaces import grid_size
@@ -142,7 +142,7 @@ class TuneConfig:
             max_trials=self.max_trials,
             time_budget_s=self.time_budget_s,
             parallelism=self.parallelism,
-            grace_s=max(30.0, self.time_budget_s / 4),
+            grace_s=grace_for(self.time_budget_s),
         )
 
 

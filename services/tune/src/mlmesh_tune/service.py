@@ -26,6 +26,7 @@ from mlmesh_common.errors import is_transient
 from mlmesh_common.modeling import detect_device, greater_is_better, load_prepared, log_run
 from mlmesh_common.runtime import HandlerContext, Service
 from mlmesh_common.runtime._context import member_ref
+from mlmesh_tune.budget import tune_time_budget
 from mlmesh_tune.coordinator import (
     PARENT_RUN_ATTR,
     TrialTicket,
@@ -50,8 +51,6 @@ from mlmesh_tune.worker import (
 )
 
 STAGE = "tune"
-#: Share of the experiment's time budget given to tuning.
-TUNE_BUDGET_SHARE = 0.35
 #: Trials evaluated at the same time (one per worker replica is a good value).
 PARALLELISM = 2
 #: Families tuned: the best this many tunable families of training.
@@ -98,6 +97,12 @@ def _emit_trials(
         )
 
 
+async def _elapsed_s(ctx: HandlerContext) -> float | None:
+    """Seconds since work on the experiment began (None when the ledger does not know it)."""
+    started = await ctx.run_blocking(ctx.ledger.work_started_at, ctx.experiment_id)
+    return None if started is None else time.time() - started
+
+
 @service.handles(topics.TRAINING_COMPLETED, group="tune-coordinator", stage=STAGE)
 async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
     spec = event.dataset.spec
@@ -126,7 +131,7 @@ async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
         objectives=list(spec.objectives),
         seed=spec.seed or 42,
         max_trials=spec.max_trials,
-        time_budget_s=max(10.0, spec.time_budget_s * TUNE_BUDGET_SHARE),
+        time_budget_s=tune_time_budget(spec.time_budget_s, await _elapsed_s(ctx)),
         parallelism=PARALLELISM,
     )
     state = await ctx.run_blocking(

@@ -129,7 +129,7 @@ SPACES: dict[str, Space] = {
     "gaussian_process": Space(
         (
             Dim("kernel", choices=("rbf", "matern"), grid=("rbf", "matern")),
-            Dim("optimize_rows", 200, 1200, log=True, integer=True, grid=(400, 800)),
+            Dim("optimize_rows", 150, 600, log=True, integer=True, grid=(250, 500)),
         ),
         _keep,
         small=True,

@@ -211,6 +211,18 @@ class Ledger(ABC):
         record.stages = self.get_stages(experiment_id)
         return record
 
+    def work_started_at(self, experiment_id: str) -> float | None:
+        """When work on the experiment began: its first stage's start, else its creation
+        (epoch seconds); None for an unknown experiment. Time spent queued before the
+        first stage does not count against its budget."""
+        rows = self._exec("SELECT MIN(COALESCE(started_at, finished_at)) FROM stages "
+                          "WHERE experiment_id=%s", (experiment_id,))
+        if rows and rows[0][0] is not None:
+            return float(rows[0][0])
+        record = self._exec("SELECT created_at FROM experiments WHERE experiment_id=%s",
+                            (experiment_id,))
+        return float(record[0][0]) if record else None
+
     def list_experiments(self, project: str | None = None, status: str | None = None,
                          limit: int = 50, projects: Sequence[str] | None = None,
                          ) -> list[ExperimentRecord]:

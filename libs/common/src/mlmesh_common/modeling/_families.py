@@ -201,7 +201,7 @@ def default_params(family: str, problem_type: str) -> dict[str, Any]:
             "early_stopping_rounds": 50,
         }
     if family == "gaussian_process":
-        return {"kernel": "rbf", "ard": True, "optimize_rows": 400, "max_train_rows": 3000}
+        return {"kernel": "rbf", "ard": True, "optimize_rows": 250, "max_train_rows": 3000}
     if family == "mlp":
         return {
             "hidden_layer_sizes": [128, 64],

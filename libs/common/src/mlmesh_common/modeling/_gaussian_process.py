@@ -42,7 +42,7 @@ class GaussianProcessEstimator:
         kernel: str = "rbf",
         ard: bool = True,
         ard_max_features: int = 64,
-        optimize_rows: int = 400,
+        optimize_rows: int = 250,
         n_restarts_optimizer: int = 0,
         seed: int = 0,
     ) -> None:
