@@ -112,3 +112,12 @@ def test_fairness_on_a_biased_classifier():
     assert report["demographic_parity_difference"] > 0.1
     assert report["equalized_odds_difference"] > 0.3
     assert report["group_sizes"] == {"a": 500, "b": 500}
+
+
+def test_analysis_budgets_scale_with_the_experiment_budget():
+    short = SelectionOptions.analysis_budgets(60)
+    assert short == {"shap_budget_s": 3.0, "importance_budget_s": 3.0}
+    assert SelectionOptions.analysis_budgets(10) == {"shap_budget_s": 2.0,
+                                                     "importance_budget_s": 2.0}
+    assert SelectionOptions.analysis_budgets(3600) == {"shap_budget_s": 30.0,
+                                                       "importance_budget_s": 20.0}

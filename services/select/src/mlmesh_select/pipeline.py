@@ -60,7 +60,16 @@ class SelectionOptions:
     ensembles: bool = True
     n_boot: int = 500
     shap_budget_s: float = 30.0
+    importance_budget_s: float = 20.0
     importance_repeats: int = 3
+
+    @classmethod
+    def analysis_budgets(cls, experiment_budget_s: float) -> dict[str, float]:
+        """SHAP and permutation-importance time budgets for an experiment of
+        ``experiment_budget_s``: 5% of it each, between 2 s and the defaults."""
+        share = 0.05 * float(experiment_budget_s)
+        return {"shap_budget_s": min(30.0, max(2.0, share)),
+                "importance_budget_s": min(20.0, max(2.0, share))}
 
 
 @dataclass
@@ -441,7 +450,8 @@ def _evaluate(
 
     result["importance"] = {
         "permutation": analysis.permutation_report(
-            model, X, y, larger_better, seed=opts.seed, out_dir=plots
+            model, X, y, larger_better, seed=opts.seed, out_dir=plots,
+            n_repeats=opts.importance_repeats, time_budget_s=opts.importance_budget_s,
         ),
         "shap": analysis.shap_report(
             model, X, seed=opts.seed, out_dir=plots, time_budget_s=opts.shap_budget_s

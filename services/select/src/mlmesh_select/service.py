@@ -107,6 +107,7 @@ async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
         max_latency_ms=spec.max_latency_ms,
         max_model_size_mb=spec.max_model_size_mb,
         sensitive_columns=list(spec.sensitive_columns),
+        **SelectionOptions.analysis_budgets(spec.time_budget_s or 600),
     )
     out = ctx.work_dir / "select"
     result = await ctx.run_blocking(run_selection, folder, leaderboard, oof_paths, out, options)
