@@ -85,7 +85,7 @@ bench-acquire: install
 bench-serving: install
 	$(PY) -m benchmarks.serving
 
-## bench-monitor: prediction events/s through the faust monitor on Tansu, drift per window
+## bench-monitor: prediction events/s through the monitor on Tansu, drift per window
 bench-monitor: install
 	$(PY) -m benchmarks.monitor
 
