@@ -234,9 +234,11 @@ SERVICE_SPECS = (
     ServiceSpec(
         "train-gpu", "trains every model family with cross-validation, on GPU when present",
         "Two consumer groups in one package. The planner fans out one `train.job` per model "
-        "family of the spec (all 13 by default: dummy, linear/logistic with L1/L2/elastic "
-        "net, calibrated linear and RBF SVMs, KNN, random forest, extra trees, histogram GB, "
-        "XGBoost, LightGBM, CatBoost, an MLP and AutoGluon as one candidate), each with a "
+        "family of the spec (by default: dummy, linear/logistic with L1/L2/elastic net, "
+        "calibrated linear and RBF SVMs, KNN, a Gaussian process with per-feature length "
+        "scales on regression problems of at most 5,000 training rows, random forest, extra "
+        "trees, histogram GB, XGBoost, LightGBM, CatBoost, an MLP and AutoGluon as one "
+        "candidate), each with a "
         "time budget carved from the experiment's by family weight; workers cross-validate "
         "their family on the shared folds (early stopping on an inner slice for the boosters "
         "and the MLP; XGBoost, CatBoost and AutoGluon on CUDA when a GPU is present, falling "
