@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     breaker_fail_max: int = 5
     breaker_reset_s: float = 30.0
     default_time_budget_s: int = 300
-    default_max_trials: int = 20
+    #: Trials when a spec names none: high enough that the time budget ends tuning.
+    default_max_trials: int = 200
     groups: str = Field(default="", description="comma-separated consumer groups to run")
     shutdown_grace_s: float = 30.0
     session_timeout_ms: int = 10_000

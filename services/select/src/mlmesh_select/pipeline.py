@@ -444,13 +444,9 @@ def _evaluate(
     else:
         result["calibration"] = None
 
-    def larger_better(m: Any, Xs: Any, ys: Any) -> float:
-        value = _headline(metric, m, Xs, ys)
-        return value if greater_is_better(metric) else -value
-
     result["importance"] = {
         "permutation": analysis.permutation_report(
-            model, X, y, larger_better, seed=opts.seed, out_dir=plots,
+            model, X, y, metric, seed=opts.seed, out_dir=plots,
             n_repeats=opts.importance_repeats, time_budget_s=opts.importance_budget_s,
         ),
         "shap": analysis.shap_report(
