@@ -23,6 +23,7 @@ from mlmesh_common.envelope import decode, encode, new_envelope
 from mlmesh_common.modeling import load_oof
 from mlmesh_common.runtime import Service
 from mlmesh_common.runtime._context import artifact_ref
+from mlmesh_train_gpu.planning import FAMILY_WEIGHTS
 from mlmesh_train_gpu.service import service as train_gpu
 
 pytestmark = pytest.mark.service
@@ -97,6 +98,11 @@ async def test_planner_and_two_workers_train_the_spec_families(
         records = await read_topic(
             settings.kafka_bootstrap, topics.TRAINING_COMPLETED.name, experiment, 1, timeout_s=90
         )
+        jobs = {
+            family: (await read_topic(settings.kafka_bootstrap, topics.TRAIN_JOB.name,
+                                      f"{experiment}/train-{family}", 1, timeout_s=10))[0]
+            for family in FAMILIES
+        }
     finally:
         await asyncio.gather(*(s.stop() for s in services))
     assert records, "no training.completed within 90 s"
@@ -116,3 +122,10 @@ async def test_planner_and_two_workers_train_the_spec_families(
         oof, classes = load_oof(local)
         assert classes == ["Adelie", "Chinstrap", "Gentoo"] and not np.isnan(oof).any()
     assert len(handled) == len(FAMILIES)  # one job per family, spread over the workers
+    # The planner places the jobs heaviest first on consecutive partitions, so the round-robin
+    # assignor gives the workers alternate jobs (not whatever the key hash picks).
+    # (The test broker's topics have 2 partitions.)
+    by_weight = sorted(FAMILIES, key=lambda f: -FAMILY_WEIGHTS[f])  # stable, as the planner
+    assert [jobs[f].partition for f in by_weight] == [
+        topics.spread_partition(experiment, i, 2) for i in range(len(FAMILIES))
+    ]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mlmesh_common import topics
 
 
@@ -46,3 +48,26 @@ def test_fan_out_topics_are_keyed_by_work_item() -> None:
 def test_all_topic_names_include_dlqs() -> None:
     names = topics.all_topic_names()
     assert len(names) == 42 and "mlmesh.train.job.v1.dlq" in names
+
+
+def test_spread_partition_shares_an_experiments_items_evenly_between_workers() -> None:
+    partitions = topics.TRAIN_JOB.partitions
+    for experiment in ("exp-a", "exp-b", "0f3c9e2a71d84b55"):
+        placed = [topics.spread_partition(experiment, i, partitions) for i in range(13)]
+        assert placed == [topics.spread_partition(experiment, i, partitions)
+                          for i in range(13)]  # a redo lands where the first emit did
+        assert all(0 <= p < partitions for p in placed)
+        assert len(set(placed[:partitions])) == partitions  # no two share a partition
+        for workers in (2, 3, 4):
+            # The round-robin assignor deals partition p to member p % workers.
+            loads = [sum(1 for p in placed if p % workers == w) for w in range(workers)]
+            assert max(loads) - min(loads) <= 1, (experiment, workers, loads)
+            # Heaviest first: the first `workers` items go to different workers.
+            assert len({p % workers for p in placed[:workers]}) == workers
+
+
+def test_spread_partition_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="partitions"):
+        topics.spread_partition("exp", 0, 0)
+    with pytest.raises(ValueError, match="index"):
+        topics.spread_partition("exp", -1, 6)

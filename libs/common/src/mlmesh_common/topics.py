@@ -6,6 +6,7 @@ so names, keys, payload types, producers and consumer groups cannot drift apart.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +33,22 @@ class Key(StrEnum):
     JOB = "job"
     TRIAL = "trial"
     MODEL = "model"
+
+
+def spread_partition(experiment_id: str, index: int, partitions: int) -> int:
+    """The partition of an experiment's ``index``-th parallel work item (a job or trial).
+
+    Consecutive items of one experiment go to consecutive partitions from a start fixed by
+    the experiment id. The runtime's consumers use the round-robin assignor, which deals
+    partitions to a group's members in turn, so consecutive partitions belong to different
+    workers and n items are shared by k workers as evenly as n/k allows. Deterministic, so a
+    redone emit places an item on the partition it went to the first time.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1; got {partitions}")
+    if index < 0:
+        raise ValueError(f"index must not be negative; got {index}")
+    return (zlib.crc32(experiment_id.encode()) + index) % partitions
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,11 @@ async def plan(ctx: HandlerContext, event: DatasetPrepared) -> None:
             "dataset": base64.b64encode(event.SerializeToString()).decode(),
         },
     )
-    for index, job in enumerate(jobs):
+    # Heaviest first, on consecutive partitions: the workers take the long jobs first and
+    # share them (longest-processing-time-first scheduling across the worker group).
+    by_budget = sorted(range(len(jobs)), key=lambda i: -jobs[i].time_budget_s)
+    for position, index in enumerate(by_budget):
+        job = jobs[index]
         ctx.emit(
             topics.TRAIN_JOB,
             TrainJob(
@@ -68,6 +72,7 @@ async def plan(ctx: HandlerContext, event: DatasetPrepared) -> None:
                 job_count=len(jobs),
             ),
             key=f"{ctx.experiment_id}/{job.job_id}",
+            spread=position,
         )
     await ctx.progress(
         STAGE,

@@ -32,6 +32,8 @@ class Output:
     key: str
     experiment_id: str
     event_id: str
+    #: Position among an experiment's parallel work items (see HandlerContext.emit).
+    spread: int | None = None
 
 
 def artifact_ref(stored: StoredArtifact) -> ArtifactRef:
@@ -78,11 +80,17 @@ class HandlerContext:
         return self.service.store
 
     def emit(self, topic: Topic, payload: Message, *, key: str | None = None,
-             event_id: str | None = None, experiment_id: str | None = None) -> None:
+             event_id: str | None = None, experiment_id: str | None = None,
+             spread: int | None = None) -> None:
         """Queue an event; the runtime produces it after the handler returns, before commit.
 
         Its id is derived from the handled event, so a redone handler emits the same ids
-        and consumers de-duplicate the redo.
+        and consumers de-duplicate the redo. ``spread`` (the item's place among the
+        experiment's parallel work: train's position heaviest first, tune's slot) places it
+        on a partition by :func:`mlmesh_common.topics.spread_partition` instead of by key
+        hash, so that an experiment's jobs or trials land on consecutive partitions and are
+        shared evenly by the workers (a key hash may put two of them on one busy worker
+        while another idles). A redo places an item where it went the first time.
         """
         from mlmesh_common.envelope import derive_event_id
 
@@ -90,7 +98,7 @@ class HandlerContext:
         key = key if key is not None else experiment
         event_id = event_id or derive_event_id(self.envelope.event_id, self.group, topic.name,
                                                key, str(len(self.outputs)))
-        self.outputs.append(Output(topic, payload, key, experiment, event_id))
+        self.outputs.append(Output(topic, payload, key, experiment, event_id, spread))
 
     async def progress(self, stage: str, state: int = State.STATE_RUNNING, percent: float = 0.0,
                        message: str = "", **extra: Any) -> None:

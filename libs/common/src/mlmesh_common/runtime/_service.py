@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import Message
 from opentelemetry import trace
@@ -38,7 +39,13 @@ from mlmesh_common.observability import (
 from mlmesh_common.runtime._context import HandlerContext, Output
 from mlmesh_common.runtime._health import HealthServer
 from mlmesh_common.settings import Settings
-from mlmesh_common.topics import EXPERIMENT_CANCEL, EXPERIMENT_FAILED, STAGE_PROGRESS, Topic
+from mlmesh_common.topics import (
+    EXPERIMENT_CANCEL,
+    EXPERIMENT_FAILED,
+    STAGE_PROGRESS,
+    Topic,
+    spread_partition,
+)
 from mlmesh_common.topics import group as consumer_group
 
 log = logging.getLogger("mlmesh.runtime")
@@ -160,6 +167,9 @@ class Service:
                 bootstrap_servers=self.settings.kafka_bootstrap,
                 group_id=consumer_group(group_name).group_id, enable_auto_commit=False,
                 auto_offset_reset="earliest", max_poll_records=1,
+                # Round robin deals partitions to members in turn, which spread_partition
+                # relies on (it is aiokafka's default; named so that it stays so).
+                partition_assignment_strategy=(RoundRobinPartitionAssignor,),
                 session_timeout_ms=self.settings.session_timeout_ms,
                 heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
                 max_poll_interval_ms=self.settings.max_poll_interval_ms,
@@ -329,10 +339,16 @@ class Service:
 
     # -- producing ------------------------------------------------------------------------
     async def _send(self, topic_name: str, key: str, value: bytes,
-                    headers: list[tuple[str, bytes]]) -> None:
+                    headers: list[tuple[str, bytes]], partition: int | None = None) -> None:
         assert self._producer is not None, "service not started"
         await self._producer.send_and_wait(topic_name, value, key=key.encode(),
+                                           partition=partition,
                                            headers=observability.inject_headers(headers))
+
+    async def _spread_partition(self, topic: Topic, experiment_id: str, spread: int) -> int:
+        assert self._producer is not None, "service not started"
+        partitions = sorted(await self._producer.partitions_for(topic.name))
+        return partitions[spread_partition(experiment_id, spread, len(partitions))]
 
     async def send_raw(self, topic_name: str, key: bytes, value: bytes,
                        headers: list[tuple[str, bytes]]) -> None:
@@ -343,21 +359,28 @@ class Service:
 
     async def _produce_outputs(self, outputs: list[Output], cause: Envelope, attempt: int) -> None:
         for out in outputs:
+            partition = None
+            if out.spread is not None:
+                partition = await self._spread_partition(out.topic, out.experiment_id,
+                                                         out.spread)
             await self.produce(out.topic, out.payload, key=out.key,
                                experiment_id=out.experiment_id, event_id=out.event_id,
-                               cause=cause, attempt=attempt)
+                               cause=cause, attempt=attempt, partition=partition)
 
     async def produce(self, topic: Topic, payload: Message, *, key: str, experiment_id: str,
                       event_id: str | None = None, cause: Envelope | None = None,
-                      attempt: int = 1) -> Envelope:
-        """Produce one event now (handlers use ctx.emit; this is for the runtime and gateway)."""
+                      attempt: int = 1, partition: int | None = None) -> Envelope:
+        """Produce one event now (handlers use ctx.emit; this is for the runtime and gateway).
+
+        ``partition`` None: the key's partition."""
         env = new_envelope(topic, payload, experiment_id=experiment_id,
                            producer=self.producer_info, event_id=event_id, attempt=attempt,
                            correlation_id=(cause.correlation_id or cause.event_id) if cause else "",
                            causation_id=cause.event_id if cause else "")
         if not env.correlation_id:
             env.correlation_id = env.event_id
-        await self._send(topic.name, key, encode(env), [("mlmesh-type", env.type.encode())])
+        await self._send(topic.name, key, encode(env), [("mlmesh-type", env.type.encode())],
+                         partition)
         EVENTS_OUT.labels(topic.name).inc()
         return env
 
