@@ -9,8 +9,10 @@
    small experiment's dataset.prepared produced at once (`--copies` times, under new ids):
    train jobs per minute = train-gpu-worker handlers run / seconds until the last
    training.completed. Tune likewise from the experiments' training.completed: trials per
-   minute. BLAS/OpenMP are pinned to one thread and the families are single-threaded, so a
-   replica uses one core.
+   minute (with a seeded random sampler, no pruning and a budget no round reaches, so that
+   both rounds do the same trials). BLAS/OpenMP are pinned to one thread and the families
+   are single-threaded, so a replica uses one core; the figures include how busy the
+   workers were and the CPU seconds of every process.
 3. Event hop latency on the embedded broker: benchmarks.run (the `make bench` measurement),
    all events at once and then paced one every 50 ms.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import functools
 import http.server
 import json
@@ -36,6 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf import json_format
 
@@ -108,6 +112,25 @@ def handler_seconds(state: dict) -> dict[str, dict[str, float]]:
                     slot = totals.setdefault(group, {"sum": 0.0, "count": 0.0})
                     slot[kind] += float(value)
     return totals
+
+
+def cpu_seconds(state: dict) -> dict[str, float]:
+    """CPU seconds (user + system, children included) of every mesh process and the broker,
+    and of the whole machine ('machine'), so far."""
+    pids = {name: proc.get("pid") for name, proc in state["processes"].items()}
+    pids["broker"] = state.get("broker_pid")
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        if not pid:
+            continue
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        out[name] = times.user + times.system + times.children_user + times.children_system
+    machine = psutil.cpu_times()
+    out["machine"] = machine.user + machine.system + machine.nice
+    return out
 
 
 def delta(after: dict, before: dict, group: str, kind: str) -> float:
@@ -220,12 +243,20 @@ def worker_round(root: Path, service: str, replicas: int, source: Topic, payload
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{service} x{replicas} not ready")
             time.sleep(1)
-        before = handler_seconds(state)
+        before, cpu_before = handler_seconds(state), cpu_seconds(state)
         seconds = asyncio.run(fan(supervisor._bootstrap, source, payloads, done,
                                   f"bench-{service}-{replicas}", timeout_s=1800))
-        handled = delta(handler_seconds(state), before, worker_group, "count")
+        after, cpu_after = handler_seconds(state), cpu_seconds(state)
+        handled = delta(after, before, worker_group, "count")
+        busy = delta(after, before, worker_group, "sum")
         return {"replicas": replicas, "units": handled, "seconds": seconds,
-                "per_min": 60 * handled / seconds}
+                "per_min": 60 * handled / seconds,
+                # Share of the round the workers spent in their handler (1.0 = always busy).
+                "worker_busy": busy / (replicas * seconds),
+                "handler_s": {g: round(delta(after, before, g, "sum"), 1)
+                              for g in sorted(after)},
+                "cpu_s": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1)
+                          for name in sorted(cpu_after)}}
     finally:
         supervisor.stop()
 
@@ -250,17 +281,31 @@ def scaling(root: Path, base_url: str, args: argparse.Namespace, admin_key: str,
     finally:
         runner.shutdown(home)
     prepared = stage_payloads(home, ids, topics.DATASET_PREPARED.event_type) * args.copies
-    trained = stage_payloads(home, ids, topics.TRAINING_COMPLETED.event_type) * args.copies
+    trained = [fixed_tuning(p) for p in
+               stage_payloads(home, ids, topics.TRAINING_COMPLETED.event_type)] * args.copies
     for replicas in (1, 2):
-        result[f"train_{replicas}"] = worker_round(
-            root, "train-gpu", replicas, topics.DATASET_PREPARED, prepared,
-            topics.TRAINING_COMPLETED, "train-gpu-worker")
-        print("train", json.dumps(result[f"train_{replicas}"]), flush=True)
-        result[f"tune_{replicas}"] = worker_round(
-            root, "tune", replicas, topics.TRAINING_COMPLETED, trained,
-            topics.TUNING_COMPLETED, "tune-worker")
-        print("tune", json.dumps(result[f"tune_{replicas}"]), flush=True)
+        if "train" in args.rounds:
+            result[f"train_{replicas}"] = worker_round(
+                root, "train-gpu", replicas, topics.DATASET_PREPARED, prepared,
+                topics.TRAINING_COMPLETED, "train-gpu-worker")
+            print("train", json.dumps(result[f"train_{replicas}"]), flush=True)
+        if "tune" in args.rounds:
+            result[f"tune_{replicas}"] = worker_round(
+                root, "tune", replicas, topics.TRAINING_COMPLETED, trained,
+                topics.TUNING_COMPLETED, "tune-worker")
+            print("tune", json.dumps(result[f"tune_{replicas}"]), flush=True)
     return result
+
+
+def fixed_tuning(payload: dict) -> dict:
+    """A training.completed payload whose tuning is the same work however many replicas run
+    it: a seeded random sampler (TPE's suggestions, and so a trial's cost, depend on which
+    trials happen to be finished when it is asked), no pruning (which depends on the same),
+    and a time budget no round reaches (a queue of waiting trials would otherwise eat the
+    budget and end tuning with fewer trials)."""
+    payload = copy.deepcopy(payload)
+    payload["dataset"]["spec"].update(sampler="random", pruner="none", time_budget_s=7200)
+    return payload
 
 
 def overhead_round(home: Path, state: dict, base_url: str, admin_key: str) -> dict[str, Any]:
@@ -284,21 +329,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiments", type=int, default=3)
-    parser.add_argument("--copies", type=int, default=2,
+    parser.add_argument("--copies", type=int, default=3,
                         help="times each experiment's work is queued in the replica rounds")
     parser.add_argument("--rows", type=int, default=20_000, help="rows of the small dataset")
     parser.add_argument("--large-rows", type=int, default=100_000)
-    parser.add_argument("--families", default="linear,knn,dummy")
-    parser.add_argument("--trials", type=int, default=6)
+    # Jobs of seconds, not milliseconds: the rounds measure workers, not the broker.
+    parser.add_argument("--families", default="random_forest,extra_trees,hist_gb,knn")
+    parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--hop-events", type=int, default=300)
     parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--rounds", default="train,tune",
+                        help="replica rounds to run: train, tune or both")
+    parser.add_argument("--keep", type=Path,
+                        help="work in this folder and keep it (logs, ledgers, studies)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     admin_key = f"mlmesh-bench-{secrets.token_hex(20)}"
     results: dict[str, Any] = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="mlmesh-bench-mesh-") as tmp:
         root = Path(tmp)
+        if args.keep:
+            root = args.keep.resolve()
+            root.mkdir(parents=True, exist_ok=True)
         data = root / "data"
         data.mkdir()
         make_dataset(data / "small.csv", args.rows)
@@ -310,11 +363,16 @@ def main() -> None:
         finally:
             server.shutdown()
     for kind, unit in (("train", "jobs"), ("tune", "trials")):
+        if f"{kind}_1" not in results:
+            continue
         one, two = results[f"{kind}_1"], results[f"{kind}_2"]
         results[f"{kind}_speedup"] = two["per_min"] / one["per_min"]
         print(f"{kind} {unit}/min: {one['per_min']:.1f} (1 replica, {one['units']:.0f} in "
               f"{one['seconds']:.0f}s) -> {two['per_min']:.1f} (2 replicas, {two['units']:.0f} "
-              f"in {two['seconds']:.0f}s): x{results[f'{kind}_speedup']:.2f}")
+              f"in {two['seconds']:.0f}s): x{results[f'{kind}_speedup']:.2f}; workers busy "
+              f"{one['worker_busy']:.0%} / {two['worker_busy']:.0%} of the round, machine CPU "
+              f"{one['cpu_s']['machine'] / one['seconds']:.2f} / "
+              f"{two['cpu_s']['machine'] / two['seconds']:.2f} cores")
     if "overhead" in results:
         o = results["overhead"]
         print(f"overhead on {args.large_rows} rows: end to end {o['e2e_s']:.1f}s, in handlers "

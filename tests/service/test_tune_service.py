@@ -121,7 +121,7 @@ async def test_two_workers_tune_one_study(mesh_settings, tmp_path, monkeypatch):
     assert done.pareto_front and all(c.pareto_optimal for c in done.pareto_front)
     assert done.history.uri.endswith("history.csv") and done.plots.uri
     assert done.best.cv_mean >= 0.99
-    # Both worker instances evaluated trials (tune.trial is keyed by trial over 2 partitions).
+    # Both worker instances evaluated trials (consecutive trials go to consecutive partitions).
     assert {"worker-a", "worker-b"} <= set(handled), handled
     results = await read_topic(
         settings.kafka_bootstrap, topics.TUNE_TRIAL_COMPLETED.name, experiment, 6, timeout_s=10

@@ -78,6 +78,24 @@ def test_coordinator_resumes_from_study_and_ledger(tmp_path):
     third = ask_batch(config, studies, "event-3", n_finished=2, now=1004.0)
     assert len(third) == 2 and third[0].family == "knn" and third[0].number == 1
     assert sum(len(s.get_trials()) for s in studies.values()) == 4
+    assert [t.slot for t in first] == [0, 1] and [t.slot for t in again] == [0, 1]
+
+
+def test_a_trial_takes_the_slot_of_the_trial_that_finished(tmp_path):
+    """Slots pick the partition, hence the worker: the worker that finished a trial gets the
+    experiment's next one, while the other keeps its own."""
+    config = _config(tmp_path)
+    studies = open_studies(config)
+    first = ask_batch(config, studies, "e1", n_finished=0, now=1001.0)
+    assert [t.slot for t in first] == [0, 1]
+    tell_trial(studies[first[1].family], first[1].number, 0.9)  # slot 1 finishes first
+    second = ask_batch(config, studies, "e2", n_finished=1, now=1002.0)
+    assert [t.slot for t in second] == [1]
+    tell_trial(studies[first[0].family], first[0].number, 0.8)
+    third = ask_batch(config, studies, "e3", n_finished=2, now=1003.0)
+    assert [t.slot for t in third] == [0]
+    # The redelivered event gets its trial back with the same slot.
+    assert ask_batch(config, studies, "e3", n_finished=2, now=1004.0) == third
 
 
 def test_budget_by_trials_and_wall_time(tmp_path):

@@ -8,6 +8,7 @@ an event already asked and never asks them twice.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,8 @@ from .study import ask_trial, completed_candidates, open_study, tagged_trials
 KEEP_PER_FAMILY = 3
 #: Trial user attribute: wall-clock time (epoch s) after which no new fold should start.
 DEADLINE_ATTR = "deadline"
+#: Trial user attribute: the trial's place among the experiment's trials in flight.
+SLOT_ATTR = "slot"
 #: Study user attribute: the tracking run the trial runs nest under.
 PARENT_RUN_ATTR = "mlmesh.parent_run_id"
 
@@ -154,6 +157,10 @@ class TrialTicket:
     study_name: str
     number: int
     params: dict[str, Any]
+    #: Which of the experiment's ``parallelism`` places in flight the trial takes: a trial
+    #: asked because another finished takes the finished one's place, and the place picks
+    #: the partition (spread_partition), so the worker that just finished gets the next trial.
+    slot: int = 0
 
 
 def open_studies(config: TuneConfig, *, n_folds: int = 5) -> dict[str, optuna.Study]:
@@ -214,7 +221,11 @@ def ask_batch(
     for family, study in studies.items():
         for trial_tag, t in tagged_trials(study, f"{tag}:").items():
             found[int(trial_tag.rsplit(":", 1)[1])] = TrialTicket(
-                family, study.study_name, t.number, dict(t.user_attrs.get("params", {}))
+                family,
+                study.study_name,
+                t.number,
+                dict(t.user_attrs.get("params", {})),
+                int(t.user_attrs.get(SLOT_ATTR, 0)),
             )
     counts = _counts(studies)
     n_asked = sum(counts.values())
@@ -223,11 +234,14 @@ def ask_batch(
     )
     limits = _limits(config)
     tickets = [found[i] for i in sorted(found)]
+    busy = _busy_slots(studies)  # the trials in flight, those found here included
+    free = (slot for slot in itertools.count() if slot not in busy)
     for index in range(len(found), count):
         family = next_family(counts, config.families, limits)
         if family is None:
             break
         study = studies[family]
+        slot = next(free)
         number, params = ask_trial(
             study,
             family,
@@ -235,11 +249,19 @@ def ask_batch(
             tag=f"{tag}:{index}",
             grid=config.samplers[family] == "grid",
             max_trees=config.max_trees,
-            attrs={DEADLINE_ATTR: config.deadline},
+            attrs={DEADLINE_ATTR: config.deadline, SLOT_ATTR: slot},
         )
         counts[family] += 1
-        tickets.append(TrialTicket(family, study.study_name, number, params))
+        tickets.append(TrialTicket(family, study.study_name, number, params, slot))
     return tickets
+
+
+def _busy_slots(studies: Mapping[str, optuna.Study]) -> set[int]:
+    return {
+        int(t.user_attrs.get(SLOT_ATTR, 0))
+        for study in studies.values()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    }
 
 
 def n_asked(studies: Mapping[str, optuna.Study]) -> int:

@@ -94,6 +94,7 @@ def _emit_trials(
                 dataset=dataset,
             ),
             key=trial_id,
+            spread=t.slot,
         )
 
 
