@@ -318,19 +318,22 @@ SERVICE_SPECS = (
     ServiceSpec(
         "monitor", "watches served models for data and prediction drift and performance "
         "decay; triggers retraining by policy",
-        "A faust-streaming app that keeps each published model's reference data, and an "
-        "aiokafka consumer that checks windows of `prediction.logged` traffic for data drift "
+        "Keeps each published model's reference data in a faust-streaming global table, and "
+        "checks windows of `prediction.logged` traffic for data drift "
         "with evidently, emitting "
         "`drift.detected` (and, when configured, a retraining `experiment.requested` with "
         "`parent_experiment_id`). Ground truth is joined for performance monitoring.",
         "drift reports per window under `projects/<p>/experiments/<e>/monitor/`; per-model "
-        "state (reference data location, windows) in faust tables.",
+        "references in a faust global table (changelogged, recovered on restart); windows and "
+        "joins in memory.",
         resources={"monitor": LARGE}, max_replicas={"monitor": 1},
-        notes="Served events (prediction.logged, ground_truth.logged) are read by an "
-              "aiokafka consumer in group `mlmesh.monitor` (KEDA's lag); the faust app "
-              "(`mlmesh.monitor.models`) reads model.published into the references table. "
-              "One replica (KEDA max 1): with more, a model's served events may reach a "
-              "worker without its reference, until the references table is global."),
+        notes="Every topic is read by an aiokafka consumer that commits what it processed: "
+              "served events (prediction.logged, ground_truth.logged) in group "
+              "`mlmesh.monitor` (KEDA's lag), model.published in group "
+              "`mlmesh.monitor.models`, which writes the faust references table (app "
+              "`mlmesh.monitor.models.tables`). One replica (KEDA max 1): the table is global, "
+              "but several instances are untested (faust warns that a global table's "
+              "recovery can loop with several)."),
     ServiceSpec(
         "gateway", "REST + gRPC API, ledger projection and experiment.completed",
         "The mesh's front door: a REST (FastAPI) and gRPC API to submit, list, watch (SSE / "

@@ -76,8 +76,8 @@ def test_lag_scales_tune_up_to_the_ceiling_and_back_down(bootstrap: str) -> None
 
 
 def test_a_topic_read_under_a_second_group_id_counts_that_groups_commits(bootstrap: str) -> None:
-    # The monitor reads model.published with its faust app (group mlmesh.monitor.models)
-    # and served events with a plain consumer (mlmesh.monitor): its lag is the sum of both.
+    # The monitor reads model.published in group mlmesh.monitor.models and served events
+    # in group mlmesh.monitor: its lag is the sum of both.
     monitor = topics.group("monitor")
     published = topics.MODEL_PUBLISHED.name
     assert monitor.group_id_for(published) == topics.MONITOR_MODELS_GROUP_ID

@@ -1,4 +1,4 @@
-"""The monitor end to end on the real broker: the faust app as its own process learns a
+"""The monitor end to end on the real broker: the monitor as its own process learns a
 published model, sees shifted traffic and inverted outcomes, reports drift and decay with
 evidently reports, and requests one retraining (parent id set) inside its cooldown."""
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -82,16 +83,29 @@ def _metric(url: str, name: str) -> float:
                if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
-async def _wait_metric(url: str, name: str, value: float, proc: subprocess.Popen,
-                       log: Path, timeout_s: float) -> None:
+async def _wait_until(probe: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path,
+                      timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"monitor exited:\n{log.read_text()[-3000:]}")
-        if await asyncio.to_thread(_metric, url, name) >= value:
+        if await asyncio.to_thread(probe):
             return
         await asyncio.sleep(0.3)
-    pytest.fail(f"{name} did not reach {value}:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"{what} within {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+async def _wait_metric(url: str, name: str, value: float, proc: subprocess.Popen,
+                       log: Path, timeout_s: float) -> None:
+    await _wait_until(lambda: _metric(url, name) >= value, f"{name} did not reach {value}",
+                      proc, log, timeout_s)
+
+
+async def _wait_watched(url: str, model: str, proc: subprocess.Popen, log: Path,
+                        timeout_s: float) -> None:
+    """Wait until the monitor watches version 1 of this test's model (the broker is shared)."""
+    await _wait_until(lambda: _model_metric(url, "mlmesh_monitor_watched_version", model) >= 1,
+                      f"{model} v1 not watched", proc, log, timeout_s)
 
 
 async def test_drift_and_decay_request_one_retraining_with_lineage(
@@ -123,7 +137,7 @@ async def test_drift_and_decay_request_one_retraining_with_lineage(
         await producer.send_and_wait(topics.MODEL_PUBLISHED.name, encode(new_envelope(
             topics.MODEL_PUBLISHED, published, experiment_id=experiment_id,
             producer=Producer(service="publish", version="test"))), key=experiment_id.encode())
-        await _wait_metric(url, "mlmesh_monitor_models", 1, proc, log, timeout_s=90)
+        await _wait_watched(url, model_name, proc, log, timeout_s=90)
 
         # 200 shifted rows in 8 events (two windows), then inverted outcomes for 100 of them
         rng = np.random.default_rng(1)
@@ -241,7 +255,7 @@ async def test_a_backlog_waiting_at_start_is_ingested_whole(
         await producer.send_and_wait(topics.MODEL_PUBLISHED.name, encode(new_envelope(
             topics.MODEL_PUBLISHED, published, experiment_id=experiment_id,
             producer=Producer(service="publish", version="test"))), key=experiment_id.encode())
-        await _wait_metric(url, "mlmesh_monitor_models", 1, proc, log, timeout_s=90)
+        await _wait_watched(url, model_name, proc, log, timeout_s=90)
         proc.terminate()
         proc.wait(60)
         # the backlog: 20,000 one-row events in large batches while no monitor runs

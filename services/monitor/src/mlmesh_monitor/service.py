@@ -1,10 +1,11 @@
-"""Wiring: a faust-streaming app (app id and its consumer group ``mlmesh.monitor.models``)
-for published models, and an aiokafka consumer (group ``mlmesh.monitor``, the registry's
-group of the served topics, whose lag KEDA scales on) for the served events.
+"""Wiring: plain aiokafka consumers for the topics, a faust-streaming app for the
+references table (a changelogged global table, recovered on restart) and the worker (web
+pages, timers, tasks).
 
-- model.published: remember the model version's references in a table (training features
-  from publish; test-split predictions and scores computed here, once per version).
-- prediction.logged: read with a plain aiokafka consumer (offsets committed after each
+- model.published: read in group ``mlmesh.monitor.models`` (offsets committed after each
+  processed message); the model version's references are remembered in the table (training
+  features from publish; test-split predictions and scores computed here, once per version).
+- prediction.logged: read in group ``mlmesh.monitor`` (offsets committed after each
   processed batch), decoded in bulk, appended to the model
   version's tumbling window; each closed window is checked for data and prediction drift.
 - ground_truth.logged: same consumer; joined with pending predictions by request id; each
@@ -12,6 +13,12 @@ group of the served topics, whose lag KEDA scales on) for the served events.
 - A window that drifted or decayed gets an evidently report (HTML and JSON) in the
   artifact store, a drift.detected event, and, when the model's retraining policy allows,
   an experiment.requested with parent_experiment_id (claimed in the ledger first).
+
+No topic is read through a faust agent: a faust worker that starts with a non-empty table
+changelog could stop fetching its stream partitions after recovery (reproduced here: a
+model.published waiting at start was never read, in about one start in three; upstream
+faust-streaming issues #175 and #523), and its recovery could skip offsets of the served
+topics. aiokafka's consumer commits only what was processed, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -127,9 +134,13 @@ THROTTLED = Counter("mlmesh_monitor_reports_throttled_total",
                     "drifted windows not reported (within monitor_report_interval_s of the "
                     "last report)", ["model"])
 MODELS = Gauge("mlmesh_monitor_models", "published models with reference data")
+WATCHED_VERSION = Gauge("mlmesh_monitor_watched_version",
+                        "latest model version watched for drift (numeric versions)", ["model"])
+#: The faust app's id and consumer group: it reads only the references changelog.
+TABLES_APP_ID = f"{topics.MONITOR_MODELS_GROUP_ID}.tables"
 
 app = faust.App(
-    topics.MONITOR_MODELS_GROUP_ID, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
+    TABLES_APP_ID, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://",
     key_serializer="raw", value_serializer="raw", topic_partitions=settings.partitions,
     topic_replication_factor=1, producer_enable_idempotence=False,
     broker_session_timeout=settings.session_timeout_ms / 1000,
@@ -137,9 +148,11 @@ app = faust.App(
     web_host=settings.http_host, web_port=settings.http_port or 6066, web_in_thread=False,
     consumer_auto_offset_reset="earliest", logging_config=None, loghandlers=[])
 
-published_topic = app.topic(topics.MODEL_PUBLISHED.name, key_type=bytes, value_type=bytes)
-#: model name -> JSON: {"latest": version, "versions": {version: reference info}}.
-references = app.Table("references", default=None, key_type=str, value_type=bytes)
+#: model name -> JSON: {"latest": version, "versions": {version: reference info}}. Global
+#: (every worker holds every model) and written from a task, so the changelog partition comes
+#: from the key (use_partitioner); one partition, as faust advises for global tables.
+references = app.GlobalTable("references", default=None, key_type=str, value_type=bytes,
+                             partitions=1, recovery_buffer_size=1, use_partitioner=True)
 monitor = Monitor(window_rows=settings.monitor_window_rows,
                   window_seconds=settings.monitor_window_seconds,
                   decay_window_rows=settings.monitor_decay_window_rows,
@@ -170,8 +183,8 @@ async def _send(topic: topics.Topic, payload: Any, key: str, experiment_id: str,
 
 
 async def _dead_letter(topic: topics.Topic, raw: bytes, exc: Exception) -> None:
-    # The registry's monitor group for every topic (model.published included, though faust
-    # reads it under its own app id): DLQ entries name the group operators know.
+    # The registry's monitor group for every topic (model.published included, though it is
+    # committed under mlmesh.monitor.models): DLQ entries name the group operators know.
     letter = DeadLetter(source_topic=topic.name, consumer_group=SERVED_GROUP,
                         error_type=type(exc).__name__, error_message=str(exc),
                         original_value=raw or b"", attempt=1)
@@ -185,19 +198,48 @@ async def _dead_letter(topic: topics.Topic, raw: bytes, exc: Exception) -> None:
 # ---------------------------------------------------------------- model.published
 
 
-def _published_model(raw: bytes) -> bytes:
-    """Re-key model.published by model name so the table shard matches prediction.logged."""
+@app.task
+async def published_models() -> None:
+    """model.published, one message at a time, committed once its reference is stored."""
+    await app.tables.recovery.completed.wait()  # the references table is loaded
+    _show_watched()
+    consumer = _consumer((topics.MODEL_PUBLISHED,), topics.MONITOR_MODELS_GROUP_ID,
+                         max_poll_records=1)
+    await consumer.start()
     try:
-        _, event = decode(raw, topics.MODEL_PUBLISHED)
-    except PermanentError:
-        return b""
-    return event.registered_model.encode()
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=1)
+            for records in batches.values():
+                for record in records:
+                    await _guarded(topics.MODEL_PUBLISHED, record.value, _remember_reference)
+            await _commit(consumer, batches)
+    finally:
+        await consumer.stop()
 
 
-@app.agent(published_topic)
-async def on_published(stream: faust.StreamT) -> None:
-    async for raw in stream.group_by(_published_model, name="by-model"):
-        await _guarded(topics.MODEL_PUBLISHED, raw, _remember_reference)
+def _consumer(read: tuple[topics.Topic, ...], group_id: str,
+              **options: Any) -> AIOKafkaConsumer:
+    """A consumer that commits by hand (``_commit``) after each processed batch."""
+    return AIOKafkaConsumer(
+        *(topic.name for topic in read), bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms, **options)
+
+
+def _show_watched() -> None:
+    """Metrics of the models in the (recovered) table."""
+    for model in list(references.keys()):
+        _set_watched(model, json.loads(references[model])["latest"])
+    MODELS.set(len(references))
+
+
+def _set_watched(model: str, version: str) -> None:
+    try:
+        WATCHED_VERSION.labels(model).set(float(version))
+    except ValueError:  # a registry with non-numeric versions: the gauge says nothing
+        pass
 
 
 async def _guarded(topic: topics.Topic, raw: bytes, handler: Any) -> None:
@@ -223,6 +265,13 @@ def _model_info(model: str, version: str = "") -> dict[str, Any] | None:
 async def _remember_reference(env: Any, event: Any) -> None:
     if event.skipped:
         return
+    stored = references.get(event.registered_model)
+    entry = json.loads(stored) if stored else {"versions": {}}
+    known = entry["versions"].get(event.model_version)
+    if known and known["reference"]["sha256"] == event.reference_data.sha256:
+        log.info("already watching %s v%s (a redelivered model.published)",
+                 event.registered_model, event.model_version)
+        return
     selection = event.committed.docs.selection
     dataset = selection.dataset
     info: dict[str, Any] = {
@@ -238,13 +287,12 @@ async def _remember_reference(env: Any, event: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - data drift works without the prediction side
         log.warning("no prediction reference for %s v%s (prediction drift and decay off): "
                     "%s", event.registered_model, event.model_version, exc)
-    stored = references.get(event.registered_model)
-    entry = json.loads(stored) if stored else {"versions": {}}
-    versions = {**entry.get("versions", {}), event.model_version: info}
+    versions = {**entry["versions"], event.model_version: info}
     keep = sorted(versions, key=lambda v: (len(v), v))[-_KEEP_VERSIONS:]
     references[event.registered_model] = json.dumps(
         {"latest": event.model_version, "versions": {v: versions[v] for v in keep}}).encode()
     MODELS.set(len(references))
+    _set_watched(event.registered_model, event.model_version)
     await _send(topics.STAGE_PROGRESS, StageProgress(
         stage="monitor", state=StageProgress.STATE_RUNNING, percent=100,
         message=f"watching {event.registered_model} v{event.model_version} for drift"),
@@ -334,23 +382,17 @@ async def served_events() -> None:
     predictions and outcomes meet in one join buffer.
     """
     await app.tables.recovery.completed.wait()  # the references table is loaded
-    consumer = AIOKafkaConsumer(
-        *(topic.name for topic in SERVED_TOPICS),
-        bootstrap_servers=settings.kafka_bootstrap, group_id=SERVED_GROUP,
-        enable_auto_commit=False, auto_offset_reset="earliest",
-        max_poll_records=BATCH_EVENTS, max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-        session_timeout_ms=settings.session_timeout_ms,
-        heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        partition_assignment_strategy=(RangePartitionAssignor,))
+    consumer = _consumer(SERVED_TOPICS, SERVED_GROUP, max_poll_records=BATCH_EVENTS,
+                         max_partition_fetch_bytes=16 * 1024 * 1024,
+                         fetch_max_bytes=64 * 1024 * 1024,
+                         partition_assignment_strategy=(RangePartitionAssignor,))
     await consumer.start()
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_EVENTS)
             if batches:
                 await _ingest_batches(batches)
-                await _commit(consumer, {tp: records[-1].offset + 1
-                                         for tp, records in batches.items() if records})
+                await _commit(consumer, batches)
     finally:
         await consumer.stop()
 
@@ -367,8 +409,12 @@ async def _ingest_batches(batches: dict[TopicPartition, list[Any]]) -> None:
                 await _guarded(topics.GROUND_TRUTH_LOGGED, record.value, _record_ground_truth)
 
 
-async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-    """Commit processed offsets; after a rebalance the new owner re-reads them instead."""
+async def _commit(consumer: AIOKafkaConsumer,
+                  batches: dict[TopicPartition, list[Any]]) -> None:
+    """Commit a processed batch; after a rebalance the new owner re-reads it instead."""
+    offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+    if not offsets:
+        return
     try:
         await consumer.commit(offsets)
     except (CommitFailedError, IllegalStateError) as exc:
