@@ -93,6 +93,8 @@ BATCH_EVENTS = 20_000
 SERVED_GROUP = topics.group("monitor").group_id
 #: Topics the served-events consumer reads (in group SERVED_GROUP).
 SERVED_TOPICS = (topics.PREDICTION_LOGGED, topics.GROUND_TRUTH_LOGGED)
+#: Topics the published-models consumer reads (in group topics.MONITOR_MODELS_GROUP_ID).
+PUBLISHED_TOPICS = (topics.MODEL_PUBLISHED,)
 
 # Metric names are stable: dashboards (deploy/, the gateway) are built from them.
 EVENTS_IN = Counter("mlmesh_monitor_events_total", "events ingested", ["topic"])
@@ -203,7 +205,7 @@ async def published_models() -> None:
     """model.published, one message at a time, committed once its reference is stored."""
     await app.tables.recovery.completed.wait()  # the references table is loaded
     _show_watched()
-    consumer = _consumer((topics.MODEL_PUBLISHED,), topics.MONITOR_MODELS_GROUP_ID,
+    consumer = _consumer(PUBLISHED_TOPICS, topics.MONITOR_MODELS_GROUP_ID,
                          max_poll_records=1)
     await consumer.start()
     try:
