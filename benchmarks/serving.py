@@ -8,9 +8,9 @@ uvicorn worker each:
 - ``dense-lgbm``: LightGBM on prep's simple dense preprocessor, exported to a verified
   ONNX graph;
 - ``tree-lgbm``: LightGBM on prep's tree preprocessor (categorical codes, generated
-  features), which cannot be exported to ONNX: the typical winner;
+  features): the typical winner;
 - ``ensemble``: a caruana ensemble of that LightGBM and an MLP (dense preprocessor with
-  quantile clipping), never ONNX.
+  quantile clipping).
 
 Servers: ``generated/onnx`` (the generated app's onnxruntime backend, where a graph
 exists), ``generated/sklearn`` (in process, the model's preprocessing compiled by

@@ -1,4 +1,5 @@
-"""Publishing an ensemble winner: ONNX degrades with a recorded reason, serving works."""
+"""Publishing an ensemble winner: one verified ONNX graph for the blend, served by both
+backends."""
 
 import importlib.util
 import json
@@ -63,14 +64,14 @@ def ensemble_path(tmp_path_factory, iris_data):
     return path
 
 
-def test_onnx_is_skipped_with_the_reason(ensemble_path, iris_data, tmp_path):
+def test_the_blend_is_one_verified_onnx_graph(ensemble_path, iris_data, tmp_path):
     frame, _ = iris_data
     result = export_artifacts(joblib.load(ensemble_path), tmp_path, frame)
-    assert result.onnx is None and result.onnx_status == "unsupported"
-    assert "caruana ensemble of linear, knn" in result.onnx_reason
-    assert "sklearn backend" in result.onnx_reason
-    recorded = json.loads((tmp_path / "artifacts.json").read_text())
-    assert recorded["onnx_reason"] == result.onnx_reason
+    assert result.onnx == "model.onnx" and result.onnx_status == "verified", result.onnx_reason
+    assert result.verification["label_mismatches"] == 0
+    assert result.verification["max_proba_diff"] <= 1e-4
+    recorded = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert recorded["family"] == "ensemble (caruana: linear, knn)"
 
 
 def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path):
@@ -93,3 +94,26 @@ def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, 
             assert body["prediction"] == label
             assert body["prediction"] == model.classes_[np.argmax(proba)]
             assert np.allclose(list(body["probabilities"].values()), proba)
+
+
+def test_the_onnx_backend_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path):
+    frame, _ = iris_data
+    exported = export_artifacts(joblib.load(ensemble_path), tmp_path / "published", frame)
+    assert exported.onnx_status == "verified", exported.onnx_reason
+    folder = generate_serving_app(
+        ensemble_path,
+        tmp_path / "app",
+        model_name="iris-ens",
+        model_version="1",
+        feature_schema=iris_schema,
+        problem_type="multiclass",
+        onnx_path=tmp_path / "published" / "model.onnx",
+    )
+    model = joblib.load(ensemble_path)
+    rows = frame.iloc[[0, 60, 120, 140]]
+    with TestClient(_load_app_module(folder).app) as client:
+        assert client.get("/health").json()["scoring"] == "onnx"
+        body = client.post("/predict/batch", json={"rows": _json_rows(rows)}).json()
+    assert body["predictions"] == list(model.predict(rows))
+    for got, proba in zip(body["probabilities"], model.predict_proba(rows), strict=True):
+        assert np.allclose(list(got.values()), proba, atol=1e-4)

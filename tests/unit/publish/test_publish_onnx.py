@@ -23,7 +23,13 @@ from mlmesh_publish.onnx_export import (
 )
 
 SMALL = {"lightgbm": {"n_estimators": 40}, "xgboost": {"n_estimators": 40},
-         "catboost": {"iterations": 40}, "linear": None, "dummy": None}
+         "catboost": {"iterations": 40}, "random_forest": {"n_estimators": 30},
+         "extra_trees": {"n_estimators": 30}, "hist_gb": {"max_iter": 40},
+         "mlp": {"hidden_layer_sizes": (16,), "max_iter": 300}}
+#: Every family a MeshModel can be published with as ONNX (not dummy, autogluon, gaussian
+#: process: their reasons are tested below).
+ONNX_FAMILIES = ["linear", "lightgbm", "xgboost", "catboost", "mlp", "random_forest",
+                 "extra_trees", "hist_gb", "knn", "svm_linear", "svm_rbf"]
 
 
 def _frame(problem: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -48,18 +54,34 @@ def _frame(problem: str) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, target
 
 
-def _model(family: str, problem: str) -> tuple[MeshModel, pd.DataFrame]:
+def _model(family: str, problem: str, preprocessor: object = None,
+           categorical_features: list[int] | None = None) -> tuple[MeshModel, pd.DataFrame]:
+    """A model fitted on the rows that are not in the returned (held-out) test rows."""
     frame, target = _frame(problem)
     numeric = [c for c in frame.columns if c not in ("colour", "grade")]
-    model = MeshModel(build_preprocessor(numeric, ["colour", "grade"]), family, problem,
-                      list(frame.columns), SMALL[family]).fit(frame, target)
-    test = frame.sample(80, random_state=0).copy()
+    test = frame.sample(60, random_state=0).copy()
+    train = ~frame.index.isin(test.index)
+    model = MeshModel(preprocessor or build_preprocessor(numeric, ["colour", "grade"]), family,
+                      problem, list(frame.columns), SMALL.get(family),
+                      categorical_features=categorical_features).fit(frame[train], target[train])
     test.iloc[:3, test.columns.get_loc("colour")] = "never-seen"  # unknown category
     return model, test
 
 
+def _assert_matches(model, test, path) -> None:
+    labels, proba = predict_onnx(path, test)
+    if model.problem_type == "regression":
+        expected = model.predict(test)
+        assert np.max(np.abs(labels - expected) / np.maximum(np.abs(expected), 1)) <= 1e-4
+        assert proba is None
+    else:
+        assert list(labels) == list(model.predict(test))
+        assert np.max(np.abs(proba - model.predict_proba(test))) <= 1e-4
+        assert read_spec(path).classes == list(model.classes_)
+
+
 @pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
-@pytest.mark.parametrize("family", ["linear", "lightgbm", "xgboost", "catboost"])
+@pytest.mark.parametrize("family", ONNX_FAMILIES)
 def test_onnx_matches_the_model(tmp_path, family, problem):
     model, test = _model(family, problem)
     result = export_artifacts(model, tmp_path, test)
@@ -68,15 +90,7 @@ def test_onnx_matches_the_model(tmp_path, family, problem):
     assert result.onnx == "model.onnx"
     spec = read_spec(tmp_path / "model.onnx")
     assert spec.verified and spec.family == family
-    labels, proba = predict_onnx(tmp_path / "model.onnx", test)
-    if problem == "regression":
-        expected = model.predict(test)
-        assert np.max(np.abs(labels - expected) / np.maximum(np.abs(expected), 1)) <= 1e-4
-        assert proba is None
-    else:
-        assert list(labels) == list(model.predict(test))
-        assert np.max(np.abs(proba - model.predict_proba(test))) <= 1e-4
-        assert spec.classes == list(model.classes_)
+    _assert_matches(model, test, tmp_path / "model.onnx")
     recorded = json.loads((tmp_path / "artifacts.json").read_text())
     assert recorded["onnx_status"] == "verified"
     assert recorded["verification"]["rows"] == len(test)
@@ -157,17 +171,129 @@ def test_unsupported_models_say_why(tmp_path):
     with pytest.raises(OnnxUnsupportedError, match="neither a MeshModel nor a Pipeline"):
         export_onnx(object(), tmp_path / "x.onnx")
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
     frame, target = _frame("binary")
-    pipe = Pipeline([("prep", ColumnTransformer([("n", "passthrough", ["mean radius"])])),
-                     ("clf", RandomForestClassifier(n_estimators=2))]).fit(frame, target)
-    with pytest.raises(OnnxUnsupportedError, match="RandomForestClassifier"):
+    pipe = Pipeline([("prep", ColumnTransformer([("n", StandardScaler(), ["mean radius"])])),
+                     ("clf", QuadraticDiscriminantAnalysis())]).fit(frame, target)
+    with pytest.raises(OnnxUnsupportedError, match="QuadraticDiscriminantAnalysis"):
         export_onnx(pipe, tmp_path / "y.onnx")
     joblib.dump(pipe, tmp_path / "pipe.joblib")  # and export_artifacts records it
     result = export_artifacts(pipe, tmp_path / "out", frame.head(10))
-    assert result.onnx_status == "unsupported" and "RandomForestClassifier" in result.onnx_reason
+    assert result.onnx_status == "unsupported"
+    assert "QuadraticDiscriminantAnalysis" in result.onnx_reason
+    gp, test = _model("gaussian_process", "regression")
+    result = export_artifacts(gp, tmp_path / "gp", test)
+    assert result.onnx_status == "unsupported" and "GaussianProcess" in result.onnx_reason
+
+
+def test_a_scikit_learn_pipeline_of_a_forest_is_exported(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, target = _frame("multiclass")
+    numeric = [c for c in frame.columns if c not in ("colour", "grade")]
+    pipe = Pipeline([("prep", ColumnTransformer([("n", StandardScaler(), numeric)])),
+                     ("clf", RandomForestClassifier(n_estimators=10, random_state=0))])
+    pipe.fit(frame.fillna(0), target)
+    result = export_artifacts(pipe, tmp_path, frame.fillna(0).head(40))
+    assert result.onnx_status == "verified", result.onnx_reason
+    assert read_spec(tmp_path / "model.onnx").label_output == "value"
+
+
+def _tree_plan(problem: str, outliers: str = "none"):
+    """prep's own plan for the test frame: category codes for trees (unknown -> NaN),
+    one-hot for dense models, quantile clipping when ``outliers='clip'``."""
+    from mlmesh_prep.features import ColumnChoice, FeaturePlan
+
+    frame, _ = _frame(problem)
+    columns = [ColumnChoice(c, "numeric", 0.0, 0, "median", False, "standard_scale", "number",
+                            outliers) for c in frame.columns if c not in ("colour", "grade")]
+    columns += [ColumnChoice(c, "categorical", 0.0, 0, "most_frequent", False, "one_hot",
+                             "code") for c in ("colour", "grade")]
+    return FeaturePlan(columns, problem)
+
+
+@pytest.mark.parametrize("family", ["random_forest", "extra_trees", "lightgbm", "xgboost"])
+@pytest.mark.parametrize("problem", ["binary", "regression"])
+def test_category_codes_of_the_tree_preprocessor_are_exported(tmp_path, family, problem):
+    """The tree preprocessor's ordinal codes, with NaN for unseen categories: the forests'
+    graphs send NaN where scikit-learn does (missing_go_to_left), LightGBM splits natively
+    on the codes."""
+    preprocessor, codes = _tree_plan(problem).trees()
+    model, test = _model(family, problem, preprocessor, codes)
+    test.iloc[3:20, test.columns.get_loc("colour")] = "unseen"  # many rows with NaN codes
+    result = export_artifacts(model, tmp_path, test)
+    assert result.onnx_status == "verified", result.onnx_reason
+    _assert_matches(model, test, tmp_path / "model.onnx")
+
+
+def test_quantile_clipping_is_translated(tmp_path):
+    preprocessor = _tree_plan("regression", outliers="clip").dense()
+    model, test = _model("mlp", "regression", preprocessor)
+    test.iloc[:5, 0] = test.iloc[:5, 0] * 40  # far outside the clipped range
+    result = export_artifacts(model, tmp_path, test)
+    assert result.onnx_status == "verified", result.onnx_reason
+
+
+def test_native_categorical_splits_say_why(tmp_path):
+    preprocessor, codes = _tree_plan("binary").trees()
+    for family, reason in (("hist_gb", "native categorical splits"),
+                           ("catboost", "does yet not support categorical features")):
+        model, test = _model(family, "binary", preprocessor, codes)
+        result = export_artifacts(model, tmp_path / family, test)
+        assert result.onnx_status == "unsupported" and reason in result.onnx_reason
+
+
+def _ensemble(kind: str, problem: str, families: tuple[str, ...]):
+    from mlmesh_common.modeling import EnsembleModel
+    from mlmesh_common.modeling._ensemble import stack_features
+
+    members, test = [], None
+    for family in families:
+        member, test = _model(family, problem)
+        members.append(member)
+    frame, target = _frame(problem)
+    if kind == "caruana":
+        return EnsembleModel(members, [0.5, 0.3, 0.2][: len(members)]).from_fitted(), test
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+
+    ensemble = EnsembleModel(members, kind="stacking", meta=RidgeCV())
+    ensemble.from_fitted()
+    classes = list(getattr(ensemble, "classes_", []))
+    outputs = ensemble.member_outputs(frame, classes or None)
+    features = stack_features(outputs, problem)
+    meta = (RidgeCV() if problem == "regression" else LogisticRegressionCV(Cs=3, max_iter=500))
+    ensemble.meta = meta.fit(features, target)
+    return ensemble, test
+
+
+@pytest.mark.parametrize("kind", ["caruana", "stacking"])
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_ensembles_are_exported_as_one_graph(tmp_path, kind, problem):
+    """Every member's graph in one (CatBoost's probability maps included), blended by the
+    Caruana weights or the stacking meta-learner on the members' logits."""
+    ensemble, test = _ensemble(kind, problem, ("mlp", "lightgbm", "catboost"))
+    result = export_artifacts(ensemble, tmp_path, test)
+    assert result.onnx_status == "verified", result.onnx_reason
+    spec = read_spec(tmp_path / "model.onnx")
+    assert spec.family.startswith(f"ensemble ({kind}") and "catboost" in spec.family
+    _assert_matches(ensemble, test, tmp_path / "model.onnx")
+
+
+def test_an_ensemble_with_an_unconvertible_member_names_it(tmp_path):
+    from mlmesh_common.modeling import EnsembleModel
+
+    linear, test = _model("linear", "regression")
+    gp, _ = _model("gaussian_process", "regression")
+    ensemble = EnsembleModel([linear, gp], [0.5, 0.5]).from_fitted()
+    result = export_artifacts(ensemble, tmp_path, test)
+    assert result.onnx_status == "unsupported"
+    assert "member 1 (gaussian_process)" in result.onnx_reason
 
 
 def test_lightgbm_thresholds_keep_float64_precision(tmp_path):
@@ -183,26 +309,3 @@ def test_lightgbm_thresholds_keep_float64_precision(tmp_path):
     result = export_artifacts(model, tmp_path, frame)
     assert result.onnx_status == "verified", result.onnx_reason
     assert result.verification["max_proba_diff"] < 1e-5
-
-
-def test_a_tree_preprocessor_with_category_codes_is_unsupported_not_an_error(tmp_path):
-    """prep's tree preprocessor encodes categories as ordinal codes: no ONNX translation, so
-    export says so (publish records the reason) instead of failing the stage."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OrdinalEncoder
-
-    frame, target = _frame("binary")
-    numeric = [c for c in frame.columns if c not in ("colour", "grade")]
-    codes = make_pipeline(SimpleImputer(strategy="most_frequent"),
-                          OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
-    preprocessor = ColumnTransformer([("codes", codes, ["colour"]),
-                                      ("num", SimpleImputer(strategy="median"), numeric)])
-    model = MeshModel(preprocessor, "lightgbm", "binary", numeric + ["colour"],
-                      SMALL["lightgbm"]).fit(frame, target)
-    with pytest.raises(OnnxUnsupportedError, match="OrdinalEncoder"):
-        export_onnx(model, tmp_path / "model.onnx")
-    result = export_artifacts(model, tmp_path / "out", frame.head(20))
-    assert result.onnx is None and result.onnx_status == "unsupported"
-    assert "OrdinalEncoder" in result.onnx_reason

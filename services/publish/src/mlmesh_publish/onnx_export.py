@@ -1,32 +1,36 @@
-"""Export a fitted model (preprocessor + estimator) to ONNX and verify it against the model.
+"""Export a fitted model (preprocessor + estimator, or an ensemble of them) to ONNX and
+verify it against the model.
 
 The graph takes two inputs: ``numeric`` (float64, one column per numeric feature, NaN =
 missing) and ``categorical`` (string, one column per categorical feature, ``MISSING`` =
 missing; values are ``str()`` of the raw value, as pandas' ``astype("string")`` writes
-them). The preprocessor part (median imputation, standard scaling, most-frequent
-imputation, one-hot encoding with infrequent categories) is built node by node from the
-fitted ``ColumnTransformer``, because skl2onnx cannot convert the prep stage's
-``FunctionTransformer(astype("string"))`` and ``pd.NA`` imputer. The estimator part comes
-from skl2onnx (linear), onnxmltools (LightGBM, XGBoost) or CatBoost's own exporter, and
-the two graphs are chained with ``onnx.compose``. Label decoding stays outside the graph:
-the class labels are stored in the JSON sidecar written next to the model.
+them). The preprocessor part (median imputation, quantile clipping, standard scaling,
+most-frequent or constant imputation, one-hot and ordinal encoding with infrequent
+categories) is built node by node from the fitted ``ColumnTransformer``, because skl2onnx
+cannot convert the prep stage's ``FunctionTransformer(astype("string"))`` and ``pd.NA``
+imputer. The estimator part comes from :mod:`mlmesh_publish.onnx_estimators` and the two
+graphs are chained with ``onnx.compose``. An ensemble's graph holds every member's graph
+and blends them as the ensemble does (Caruana weights, or the stacking meta-learner on the
+members' logits). Label decoding stays outside the graph: the class labels are stored in
+the JSON sidecar written next to the model.
 
-Supported: MeshModel (families linear, lightgbm, xgboost, catboost) and a scikit-learn
-``Pipeline([ColumnTransformer, estimator])`` of those estimators. ``dummy`` models and
-other transformers raise :class:`OnnxUnsupportedError` with the reason.
+Supported: MeshModel of every family but dummy, autogluon and gaussian_process, an
+EnsembleModel of those, and a scikit-learn ``Pipeline([ColumnTransformer, estimator])``.
+Anything else raises :class:`OnnxUnsupportedError` with the reason.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlmesh_publish.onnx_estimators import ConverterError, estimator_graph, route
 
 MISSING = "\u0000missing"
 SIDECAR_SUFFIX = ".json"
@@ -71,19 +75,17 @@ def _parts(model: Any) -> tuple[Any, Any, str, list[Any], str]:
     """(preprocessor, estimator, problem_type, classes, label_output) of a supported model."""
     from sklearn.pipeline import Pipeline
 
-    if getattr(model, "family", "") == "ensemble":
-        members = [getattr(m, "family", "?") for m in getattr(model, "members_", [])]
-        raise OnnxUnsupportedError(
-            f"the model is a {getattr(model, 'kind', '')} ensemble of {', '.join(members)}; "
-            "ONNX export covers single models only - serve it with the sklearn backend "
-            "(model.joblib)"
-        )
     if hasattr(model, "preprocessor_") and hasattr(model, "estimator_"):
         problem = str(model.problem_type)
         if getattr(model, "family", "") == "dummy":
             raise OnnxUnsupportedError(
                 "family 'dummy' has no ONNX converter (a constant baseline needs no "
                 "runtime); serve it with the sklearn backend"
+            )
+        if model.preprocessor_ is None:
+            raise OnnxUnsupportedError(
+                f"family {model.family!r} is fitted on the raw columns (no preprocessor) and "
+                "has no ONNX converter; serve it with the sklearn backend"
             )
         classes = list(model.classes_) if problem != "regression" else []
         return model.preprocessor_, model.estimator_, problem, classes, "index"
@@ -95,19 +97,6 @@ def _parts(model: Any) -> tuple[Any, Any, str, list[Any], str]:
     raise OnnxUnsupportedError(
         f"{type(model).__name__} is neither a MeshModel nor a Pipeline([ColumnTransformer, "
         "estimator]); ONNX export supports only those"
-    )
-
-
-def _family(estimator: Any) -> str:
-    module = type(estimator).__module__.split(".")[0]
-    if module in ("lightgbm", "xgboost", "catboost"):
-        return module
-    name = type(estimator).__name__
-    if name in ("LogisticRegression", "Ridge", "LinearRegression"):
-        return "linear"
-    raise OnnxUnsupportedError(
-        f"estimator {name} ({module}) has no ONNX converter here; supported: "
-        "LogisticRegression, Ridge, LinearRegression, LightGBM, XGBoost, CatBoost"
     )
 
 
@@ -138,9 +127,11 @@ def _is_string_cast(step: Any) -> bool:
 
 def _translated_steps() -> tuple[type, ...]:
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    return (SimpleImputer, StandardScaler, OneHotEncoder)
+    from mlmesh_common.preprocessing import QuantileClipper
+
+    return (SimpleImputer, QuantileClipper, StandardScaler, OneHotEncoder, OrdinalEncoder)
 
 
 _TRANSLATED_STEPS = _translated_steps()
@@ -149,8 +140,15 @@ _TRANSLATED_STEPS = _translated_steps()
 def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list[str], list]]]:
     """Which columns are numeric/categorical, and each transformer's (kind, columns, steps)."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
+    if isinstance(preprocessor, Pipeline):
+        raise OnnxUnsupportedError(
+            "the preprocessor runs "
+            + ", ".join(type(s).__name__ for _, s in preprocessor.steps)
+            + "; generated features have no ONNX translation here"
+        )
     if not isinstance(preprocessor, ColumnTransformer):
         raise OnnxUnsupportedError(
             f"preprocessor is a {type(preprocessor).__name__}; expected a ColumnTransformer"
@@ -166,13 +164,19 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
                 "use pipelines over named columns and remainder='drop'"
             )
         steps = _steps(transformer)
-        kind = "categorical" if any(isinstance(s, OneHotEncoder) for s in steps) else "numeric"
-        untranslatable = [type(s).__name__ for s in steps
-                          if not (_is_string_cast(s) or isinstance(s, _TRANSLATED_STEPS))]
+        encoders = (OneHotEncoder, OrdinalEncoder)
+        kind = ("categorical" if any(_is_string_cast(s) or isinstance(s, encoders) for s in steps)
+                else "numeric")  # fmt: skip
+        untranslatable = [
+            type(s).__name__
+            for s in steps
+            if not (_is_string_cast(s) or isinstance(s, _TRANSLATED_STEPS))
+        ]
         if untranslatable:
             raise OnnxUnsupportedError(
                 f"transformer {name!r} uses {', '.join(untranslatable)}, which has no ONNX "
-                "translation here (only imputation, scaling and one-hot encoding do)"
+                "translation here (imputation by a constant or statistic, clipping, scaling, "
+                "one-hot and ordinal encoding do)"
             )
         getattr(columns, kind).extend(str(c) for c in cols)
         blocks.append((kind, [str(c) for c in cols], steps))
@@ -190,7 +194,9 @@ def _preprocessor_graph(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    from mlmesh_common.preprocessing import QuantileClipper
 
     columns, blocks = _classify_columns(preprocessor)
     nodes: list[Any] = []
@@ -219,6 +225,7 @@ def _preprocessor_graph(
         pool = columns.numeric if kind == "numeric" else columns.categorical
         for position, column in enumerate(cols):
             value = take(source, pool.index(column))
+            value_type = TensorProto.DOUBLE if kind == "numeric" else TensorProto.STRING
             imputed = MISSING
             for step in steps:
                 if _is_string_cast(step):
@@ -229,7 +236,7 @@ def _preprocessor_graph(
                         raise OnnxUnsupportedError(f"SimpleImputer strategy {step.strategy}")
                     if getattr(step, "add_indicator", False):
                         raise OnnxUnsupportedError("SimpleImputer(add_indicator=True)")
-                    if kind == "numeric":
+                    if value_type == TensorProto.DOUBLE:
                         if stat is None or (isinstance(stat, float) and math.isnan(stat)):
                             raise OnnxUnsupportedError(f"column {column!r} was all missing")
                         value = node(
@@ -237,21 +244,36 @@ def _preprocessor_graph(
                         )
                     else:
                         imputed = str(stat)
-                elif isinstance(step, StandardScaler) and kind == "numeric":
+                elif isinstance(step, QuantileClipper) and value_type == TensorProto.DOUBLE:
+                    clipped = list(step.positions_)
+                    if position in clipped:
+                        at = clipped.index(position)
+                        low = float(step.lower_bounds_[at])
+                        high = float(step.upper_bounds_[at])
+                        value = node("Min", [node("Max", [value, const([[low]])]),
+                                             const([[high]])])  # fmt: skip
+                elif isinstance(step, StandardScaler) and value_type == TensorProto.DOUBLE:
                     if step.with_mean:
                         value = node("Sub", [value, const([[step.mean_[position]]])])
                     if step.with_std and step.scale_ is not None:
                         value = node("Div", [value, const([[step.scale_[position]]])])
-                elif isinstance(step, OneHotEncoder):
+                elif isinstance(step, OneHotEncoder) and value_type == TensorProto.STRING:
                     value = _one_hot(step, position, column, value, imputed, node, const)
+                    value_type = TensorProto.BOOL
+                elif isinstance(step, OrdinalEncoder) and value_type == TensorProto.STRING:
+                    value = node("Cast", [_ordinal(step, position, column, value, imputed,
+                                                   node)], to=TensorProto.DOUBLE)  # fmt: skip
+                    value_type = TensorProto.DOUBLE
                 else:
                     raise OnnxUnsupportedError(
                         f"{type(step).__name__} on column {column!r} has no ONNX translation here"
                     )
-            if kind == "numeric" and features_type != TensorProto.DOUBLE:
+            if value_type == TensorProto.STRING:
+                raise OnnxUnsupportedError(
+                    f"categorical column {column!r} is not encoded (no one-hot or ordinal step)"
+                )
+            if value_type != features_type:
                 value = node("Cast", [value], to=features_type)  # computed in float64
-            elif kind != "numeric":
-                value = node("Cast", [value], to=features_type)
             outputs.append(value)
     nodes.append(helper.make_node("Concat", outputs, ["features"], axis=1))
     graph = helper.make_graph(
@@ -276,17 +298,14 @@ def _preprocessor_graph(
     return model, columns
 
 
-def _one_hot(step: Any, position: int, column: str, value: str, imputed: str, node, const) -> str:
-    """One-hot columns for one string column: LabelEncoder to a slot, then Equal per slot.
+def _category_slots(
+    step: Any, position: int, column: str, imputed: str, unknown_to_infrequent: bool
+) -> tuple[dict[str, int], int, int | None]:
+    """(category -> slot, number of slots, slot of unknown categories or None) of an encoder.
 
-    Missing values (``MISSING``) take the imputed category's slot; infrequent categories
-    share the last slot; unknown categories get no slot (all zeros) unless
-    handle_unknown='infrequent_if_exist' sends them to the infrequent slot.
+    Frequent categories take slots in the encoder's order, infrequent ones share the slot
+    after them. Missing values (``MISSING``) take the imputed category's slot.
     """
-    if step.drop is not None:
-        raise OnnxUnsupportedError("OneHotEncoder(drop=...) is not supported")
-    if step.handle_unknown not in ("ignore", "infrequent_if_exist"):
-        raise OnnxUnsupportedError(f"OneHotEncoder(handle_unknown={step.handle_unknown!r})")
     categories = list(step.categories_[position])
     if not all(isinstance(c, str) for c in categories):
         raise OnnxUnsupportedError(
@@ -301,109 +320,111 @@ def _one_hot(step: Any, position: int, column: str, value: str, imputed: str, no
     frequent = [c for c in categories if c not in rare]
     slots = {c: i for i, c in enumerate(frequent)}
     slots.update({c: len(frequent) for c in rare})
-    n_slots = len(frequent) + (1 if rare else 0)
-    unknown = len(frequent) if rare and step.handle_unknown == "infrequent_if_exist" else -1
-    if imputed != MISSING:
-        slots[MISSING] = slots.get(imputed, unknown)
+    unknown = len(frequent) if rare and unknown_to_infrequent else None
+    if imputed != MISSING and imputed in slots:
+        slots[MISSING] = slots[imputed]
+    elif imputed != MISSING and unknown is not None:
+        slots[MISSING] = unknown
+    return slots, len(frequent) + (1 if rare else 0), unknown
+
+
+def _one_hot(step: Any, position: int, column: str, value: str, imputed: str, node, const) -> str:
+    """One-hot columns for one string column: LabelEncoder to a slot, then Equal per slot.
+
+    Unknown categories get no slot (all zeros) unless handle_unknown='infrequent_if_exist'
+    sends them to the infrequent slot.
+    """
+    if step.drop is not None:
+        raise OnnxUnsupportedError("OneHotEncoder(drop=...) is not supported")
+    if step.handle_unknown not in ("ignore", "infrequent_if_exist"):
+        raise OnnxUnsupportedError(f"OneHotEncoder(handle_unknown={step.handle_unknown!r})")
+    slots, n_slots, unknown = _category_slots(
+        step, position, column, imputed, step.handle_unknown == "infrequent_if_exist"
+    )
     index = node(
         "LabelEncoder",
         [value],
         domain="ai.onnx.ml",
         keys_strings=list(slots),
         values_int64s=list(slots.values()),
-        default_int64=unknown,
+        default_int64=-1 if unknown is None else unknown,
     )
     return node("Equal", [index, const([list(range(n_slots))], np.int64)])
 
 
-# --- estimator graph ---------------------------------------------------------------------
+def _ordinal(step: Any, position: int, column: str, value: str, imputed: str, node) -> str:
+    """Ordinal codes (float32, exact for small integers) for one string column.
 
-
-def _estimator_graph(estimator: Any, family: str, n_features: int):
-    import onnx
-    from onnxmltools.convert.common.data_types import FloatTensorType as MlFloat
-    from skl2onnx.common.data_types import FloatTensorType
-
-    if family == "linear":
-        from skl2onnx import convert_sklearn
-
-        options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
-        return convert_sklearn(
-            estimator,
-            initial_types=[("input", FloatTensorType([None, n_features]))],
-            options=options,
-            target_opset={"": 15, "ai.onnx.ml": 3},
-        )
-    if family == "lightgbm":
-        from onnxmltools import convert_lightgbm
-
-        return convert_lightgbm(
-            estimator,
-            initial_types=[("input", MlFloat([None, n_features]))],
-            zipmap=False,
-            target_opset=15,
-        )
-    if family == "xgboost":
-        from onnxmltools import convert_xgboost
-
-        return convert_xgboost(
-            estimator, initial_types=[("input", MlFloat([None, n_features]))], target_opset=15
-        )
-    with tempfile.TemporaryDirectory() as folder:  # catboost's own exporter
-        path = Path(folder) / "catboost.onnx"
-        estimator.save_model(str(path), format="onnx")
-        return onnx.load(str(path))
-
-
-def _lightgbm_double_thresholds(model: Any, estimator: Any) -> None:
-    """Give the LightGBM tree nodes LightGBM's own float64 thresholds and take float64 input.
-
-    onnxmltools stores thresholds as float32, so a value between float32(t) and t goes the
-    other way than in LightGBM (which compares in float64). Each float32 threshold is mapped
-    back to the float64 one of the same feature (ai.onnx.ml v3 ``nodes_values_as_tensor``).
+    Unknown categories take ``unknown_value`` (NaN or a number), as the encoder does with
+    handle_unknown='use_encoded_value', and missing ones ``encoded_missing_value`` unless
+    an imputer came first.
     """
-    from onnx import TensorProto, helper, numpy_helper
-
-    lookup: dict[tuple[int, float], float] = {}
-
-    def walk(tree: dict) -> None:
-        if "threshold" in tree and "split_feature" in tree:
-            value = float(tree["threshold"])
-            lookup.setdefault((int(tree["split_feature"]), float(np.float32(value))), value)
-            walk(tree["left_child"])
-            walk(tree["right_child"])
-
-    for tree in estimator.booster_.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    for onnx_node in model.graph.node:
-        if not onnx_node.op_type.startswith("TreeEnsemble"):
-            continue
-        attributes = {a.name: a for a in onnx_node.attribute}
-        modes = list(attributes["nodes_modes"].strings)
-        features = list(attributes["nodes_featureids"].ints)
-        values = [
-            lookup.get((feature, value), value) if mode != b"LEAF" else 0.0
-            for value, mode, feature in zip(
-                attributes["nodes_values"].floats, modes, features, strict=True
-            )
-        ]
-        onnx_node.attribute.remove(attributes["nodes_values"])
-        onnx_node.attribute.append(
-            helper.make_attribute(
-                "nodes_values_as_tensor", numpy_helper.from_array(np.asarray(values, np.float64))
-            )
+    if step.handle_unknown != "use_encoded_value":
+        raise OnnxUnsupportedError(
+            f"OrdinalEncoder(handle_unknown={step.handle_unknown!r}) on column {column!r}; "
+            "only 'use_encoded_value' is translated"
         )
-    model.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    slots: dict[str, float] = dict(_category_slots(step, position, column, imputed, False)[0])
+    if imputed == MISSING:  # no imputer before the encoder: missing is encoded as such
+        slots[MISSING] = float(step.encoded_missing_value)
+    return node(
+        "LabelEncoder",
+        [value],
+        domain="ai.onnx.ml",
+        keys_strings=list(slots),
+        values_floats=[float(v) for v in slots.values()],
+        default_float=float(step.unknown_value),
+    )
 
 
-def _align_opsets(model: Any) -> Any:
-    """Upgrade the estimator graph's default opset to at least 13 (string Equal, Where)."""
-    from onnx import version_converter
+# --- one model: preprocessor graph chained to the estimator graph -------------------------
 
-    default = {o.domain: o.version for o in model.opset_import}.get("", 13)
-    if default < 13:
-        model = version_converter.convert_version(model, 13)
-    return model
+#: Opsets of every exported graph (estimator graphs below 13 are converted first).
+OPSETS = {"": 17, "ai.onnx.ml": 3}
+
+
+@dataclass
+class _Graph:
+    """A graph from (numeric, categorical) inputs to its converter's outputs."""
+
+    model: Any
+    columns: _Columns
+    problem: str
+    classes: list[Any]
+    label_output: str
+    family: str
+
+
+def _single_graph(model: Any) -> _Graph:
+    import onnx
+    from onnx import compose, version_converter
+
+    preprocessor, estimator, problem, classes, label_output = _parts(model)
+    try:
+        kind = route(estimator)
+        n_features = _n_features(preprocessor)
+        converted = estimator_graph(estimator, n_features)
+    except ConverterError as exc:
+        raise OnnxUnsupportedError(str(exc)) from exc
+    except Exception as exc:  # converters raise RuntimeError/NotImplementedError/KeyError
+        raise OnnxUnsupportedError(
+            f"the {kind} converter failed on {type(estimator).__name__}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    est_model = converted.model
+    if {o.domain: o.version for o in est_model.opset_import}.get("", 13) < 13:
+        est_model = version_converter.convert_version(est_model, 13)  # string Equal, Where
+    est_model.ir_version = max(est_model.ir_version, 8)
+    _set_opsets(est_model, OPSETS)
+    pre_model, columns = _preprocessor_graph(
+        preprocessor, OPSETS, est_model.ir_version, n_features, converted.input_type
+    )
+    est_model = compose.add_prefix(est_model, "est_")
+    est_input = est_model.graph.input[0].name
+    merged = compose.merge_models(pre_model, est_model, io_map=[("features", est_input)])
+    onnx.checker.check_model(merged)
+    family = str(getattr(model, "family", "") or kind)
+    return _Graph(merged, columns, problem, classes, label_output, family)
 
 
 def _set_opsets(model: Any, opsets: dict[str, int]) -> None:
@@ -413,50 +434,214 @@ def _set_opsets(model: Any, opsets: dict[str, int]) -> None:
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets.items())
 
 
+# --- ensembles: every member's graph in one, blended ---------------------------------------
+
+
+class _Builder:
+    """Nodes and constants of a graph under construction, with unique names."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def name(self, kind: str) -> str:
+        self._count += 1
+        return f"{self.prefix}{kind}_{self._count}"
+
+    def const(self, values: Any, dtype: Any = np.float64) -> str:
+        from onnx import numpy_helper
+
+        key = self.name("c")
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), key))
+        return key
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
+        from onnx import helper
+
+        out = output or self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+
+def _ensemble_graph(ensemble: Any) -> _Graph:
+    """One graph computing every member and blending them as ``ensemble`` does."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    members = list(getattr(ensemble, "members_", []))
+    if not members:
+        raise OnnxUnsupportedError("the ensemble is not fitted (no members_)")
+    problem = str(ensemble.problem_type)
+    classes = list(ensemble.classes_) if problem != "regression" else []
+    graphs = []
+    for index, member in enumerate(members):
+        try:
+            graph = _single_graph(member)
+        except OnnxUnsupportedError as exc:
+            raise OnnxUnsupportedError(
+                f"ensemble member {index} ({getattr(member, 'family', '?')}): {exc}"
+            ) from exc
+        if problem != "regression" and list(graph.classes) != classes:
+            raise OnnxUnsupportedError(
+                f"ensemble member {index} knows classes {graph.classes}, the ensemble "
+                f"{classes}; ONNX export needs every member to know every class"
+            )
+        graphs.append(graph)
+    numeric = _union(g.columns.numeric for g in graphs)
+    categorical = _union(g.columns.categorical for g in graphs)
+    head, b = _Builder("ens_in_"), _Builder("ens_")
+    nodes, initializers, outputs = [], [], []
+    for index, graph in enumerate(graphs):
+        member = compose.add_prefix(graph.model, f"m{index}_")
+        for source, pool, own in (
+            ("numeric", numeric, graph.columns.numeric),
+            ("categorical", categorical, graph.columns.categorical),
+        ):
+            indices = head.const([pool.index(c) for c in own], np.int64)
+            head.node("Gather", [source, indices], output=f"m{index}_{source}", axis=1)
+        outputs.append(_member_output(member, problem, b))
+        nodes.extend(member.graph.node)
+        initializers.extend(member.graph.initializer)
+    blended = (_stacked(ensemble, outputs, classes, problem, b) if ensemble.kind == "stacking"
+               else _weighted(ensemble.normalized_weights, outputs, b))  # fmt: skip
+    if problem == "regression":
+        b.node("Identity", [blended], output="value")
+        graph_outputs = [helper.make_tensor_value_info("value", TensorProto.DOUBLE, [None, 1])]
+    else:
+        total = b.node("ReduceSum", [blended, b.const([1], np.int64)], keepdims=1)
+        b.node("Div", [blended, total], output="probabilities")
+        b.node("ArgMax", ["probabilities"], output="label", axis=1, keepdims=0)
+        graph_outputs = [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info(
+                "probabilities", TensorProto.DOUBLE, [None, len(classes)]
+            ),
+        ]
+    graph = helper.make_graph(
+        head.nodes + nodes + b.nodes,
+        "mlmesh_ensemble",
+        [helper.make_tensor_value_info("numeric", TensorProto.DOUBLE, [None, len(numeric)]),
+         helper.make_tensor_value_info("categorical", TensorProto.STRING,
+                                       [None, len(categorical)])],
+        graph_outputs,
+        head.initializers + initializers + b.initializers,
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in OPSETS.items()]
+    )
+    model.ir_version = max(g.model.ir_version for g in graphs)
+    onnx.checker.check_model(model)
+    family = f"ensemble ({ensemble.kind}: {', '.join(g.family for g in graphs)})"
+    return _Graph(model, _Columns(numeric, categorical), problem, classes, "index", family)
+
+
+def _union(lists: Any) -> list[str]:
+    out: list[str] = []
+    for columns in lists:
+        out.extend(c for c in columns if c not in out)
+    return out
+
+
+def _member_output(member: Any, problem: str, b: _Builder) -> str:
+    """A member's probabilities (N x classes, rows summing to 1) or values (N x 1), float64."""
+    from onnx import TensorProto
+
+    if problem == "regression":
+        value = b.node("Cast", [member.graph.output[0].name], to=TensorProto.DOUBLE)
+        return b.node("Reshape", [value, b.const([-1, 1], np.int64)])
+    raw = member.graph.output[1].name
+    for node in list(member.graph.node):
+        if node.op_type == "ZipMap" and node.output[0] == raw:  # CatBoost: take its tensor
+            raw = node.input[0]
+            member.graph.node.remove(node)
+    proba = b.node("Cast", [raw], to=TensorProto.DOUBLE)
+    total = b.node("ReduceSum", [proba, b.const([1], np.int64)], keepdims=1)
+    return b.node("Div", [proba, total])
+
+
+def _weighted(weights: Any, outputs: list[str], b: _Builder) -> str:
+    terms = [
+        b.node("Mul", [out, b.const(float(w))]) for w, out in zip(weights, outputs, strict=True)
+    ]
+    return terms[0] if len(terms) == 1 else b.node("Sum", terms)
+
+
+def _stacked(
+    ensemble: Any, outputs: list[str], classes: list[Any], problem: str, b: _Builder
+) -> str:
+    """The meta-learner on ``stack_features`` of the members' outputs."""
+    from onnx import compose
+
+    from mlmesh_common.modeling._ensemble import _EPS
+
+    order = [classes.index(c) for c in ensemble.meta_classes] if classes else []
+    columns = []
+    for out in outputs:
+        if problem == "regression":
+            columns.append(out)
+            continue
+        aligned = b.node("Gather", [out, b.const(order, np.int64)], axis=1)
+        if problem == "binary":
+            last = b.node("Gather", [aligned, b.const([len(order) - 1], np.int64)], axis=1)
+            p = b.node("Clip", [last, b.const(_EPS), b.const(1 - _EPS)])
+            odds = b.node("Div", [p, b.node("Sub", [b.const(1.0), p])])
+            columns.append(b.node("Log", [odds]))
+        else:
+            columns.append(b.node("Log", [b.node("Clip", [aligned, b.const(_EPS),
+                                                          b.const(1.0)])]))  # fmt: skip
+    features = b.node("Concat", columns, axis=1)
+    meta = ensemble.meta
+    try:
+        converted = estimator_graph(meta, _width(ensemble, problem, len(outputs)))
+    except Exception as exc:  # ConverterError or a converter's own error
+        raise OnnxUnsupportedError(
+            f"the stacking meta-learner {type(meta).__name__} did not convert: {exc}"
+        ) from exc
+    _set_opsets(converted.model, OPSETS)
+    meta_model = compose.add_prefix(converted.model, "meta_")
+    if converted.input_type != 11:  # TensorProto.DOUBLE
+        features = b.node("Cast", [features], to=converted.input_type)
+    b.node("Identity", [features], output=meta_model.graph.input[0].name)
+    b.nodes.extend(meta_model.graph.node)
+    b.initializers.extend(meta_model.graph.initializer)
+    if problem == "regression":
+        return _member_output(meta_model, problem, b)
+    proba = _member_output(meta_model, problem, b)
+    meta_order = [list(meta.classes_).index(c) for c in classes]
+    return b.node("Gather", [proba, b.const(meta_order, np.int64)], axis=1)
+
+
+def _width(ensemble: Any, problem: str, n_members: int) -> int:
+    if problem == "multiclass":
+        return n_members * len(ensemble.meta_classes)
+    return n_members
+
+
+# --- the public surface ----------------------------------------------------------------------
+
+
 def export_onnx(model: Any, path: Path) -> OnnxSpec:
     """Write ``model`` as one ONNX graph to ``path`` and its spec to ``path + .json``.
 
     Raises OnnxUnsupportedError naming the part that cannot be converted.
     """
     import onnx
-    from onnx import compose
 
-    preprocessor, estimator, problem, classes, label_output = _parts(model)
-    family = _family(estimator)
-    if family == "xgboost" and getattr(estimator, "device", "cpu") != "cpu":
-        estimator.set_params(device="cpu")
-    try:
-        est_model = _estimator_graph(estimator, family, _n_features(preprocessor))
-    except Exception as exc:  # converters raise RuntimeError/NotImplementedError/KeyError
-        raise OnnxUnsupportedError(
-            f"the {family} converter failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    features_type = 1  # TensorProto.FLOAT
-    if family == "lightgbm":
-        _lightgbm_double_thresholds(est_model, estimator)
-        features_type = 11  # TensorProto.DOUBLE
-    est_model = _align_opsets(est_model)
-    est_model.ir_version = max(est_model.ir_version, 8)
-    opsets = {o.domain or "": o.version for o in est_model.opset_import}
-    opsets[""] = max(opsets.get("", 15), 15)
-    opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 2), 3 if family == "lightgbm" else 2)
-    _set_opsets(est_model, opsets)
-    pre_model, columns = _preprocessor_graph(
-        preprocessor, opsets, est_model.ir_version, _n_features(preprocessor), features_type
-    )
-    est_model = compose.add_prefix(est_model, "est_")
-    est_input = est_model.graph.input[0].name
-    merged = compose.merge_models(pre_model, est_model, io_map=[("features", est_input)])
-    onnx.checker.check_model(merged)
+    if getattr(model, "family", "") == "ensemble":
+        graph = _ensemble_graph(model)
+    else:
+        graph = _single_graph(model)
     path = Path(path)
-    onnx.save(merged, str(path))
+    onnx.save(graph.model, str(path))
     spec = OnnxSpec(
-        numeric_columns=columns.numeric,
-        categorical_columns=columns.categorical,
-        problem_type=problem,
-        classes=[_native(c) for c in classes],
-        label_output=label_output,
-        family=family,
+        numeric_columns=graph.columns.numeric,
+        categorical_columns=graph.columns.categorical,
+        problem_type=graph.problem,
+        classes=[_native(c) for c in graph.classes],
+        label_output=graph.label_output,
+        family=graph.family,
     )
     write_spec(spec, path)
     return spec
