@@ -232,6 +232,55 @@ def test_category_codes_of_the_tree_preprocessor_are_exported(tmp_path, family, 
     _assert_matches(model, test, tmp_path / "model.onnx")
 
 
+GENERATED = [
+    {"name": "g_mul", "op": "mul", "inputs": ["n0", "n1"]},
+    {"name": "g_add", "op": "add", "inputs": ["n0", "n2"]},
+    {"name": "g_sub", "op": "sub", "inputs": ["n1", "n2"]},
+    {"name": "g_div", "op": "div", "inputs": ["n0", "n1"]},
+    {"name": "g_square", "op": "square", "inputs": ["n2"]},
+    {"name": "g_log", "op": "log", "inputs": ["n1"]},
+    {"name": "g_sqrt", "op": "sqrt", "inputs": ["n0"]},
+    {"name": "g_abs", "op": "abs", "inputs": ["n1"]},
+    {"name": "g_mean", "op": "group_mean", "inputs": ["colour", "n0"]},
+    {"name": "g_std", "op": "group_std", "inputs": ["grade", "n2"]},
+    {"name": "g_share", "op": "group_frequency", "inputs": ["colour"]},
+    {"name": "g_pc0", "op": "pca", "inputs": ["n0", "n1", "n2"], "component": 0},
+    {"name": "g_pc1", "op": "pca", "inputs": ["n0", "n1", "n2"], "component": 1},
+]
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "mlp"])
+def test_generated_features_are_translated(tmp_path, family):
+    """Every FeatureGenerator operation, with zeros, negatives and gaps in its inputs (NaN
+    ratios, logs and roots), missing and unseen group keys."""
+    frame, target = _frame("binary")
+    frame.columns = [f"n{i}" if c not in ("colour", "grade") else c
+                     for i, c in enumerate(frame.columns)]
+    rng = np.random.default_rng(3)
+    frame["n1"] = frame["n1"] - frame["n1"].median()  # negatives: NaN logs and roots
+    frame.loc[rng.choice(len(frame), 10, replace=False), "n1"] = 0.0  # zero divisors
+    plan = _tree_plan("binary")
+    for choice, column in zip(plan.columns, frame.columns, strict=False):
+        choice.name = column
+    plan.generated = GENERATED
+    if family == "lightgbm":
+        preprocessor, codes = plan.trees()
+    else:
+        preprocessor, codes = plan.dense(), None
+    test = frame.sample(60, random_state=0).copy()
+    train = ~frame.index.isin(test.index)
+    model = MeshModel(preprocessor, family, "binary", list(frame.columns), SMALL[family],
+                      categorical_features=codes).fit(frame[train], target[train])
+    test.iloc[:4, test.columns.get_loc("colour")] = "never-seen"
+    test.iloc[4:8, test.columns.get_loc("colour")] = None
+    test.iloc[8:12, test.columns.get_loc("n0")] = np.nan
+    result = export_artifacts(model, tmp_path, test)
+    assert result.onnx_status == "verified", result.onnx_reason
+    _assert_matches(model, test, tmp_path / "model.onnx")
+    generated = model.preprocessor_.steps[0][1].transform(test)[[g["name"] for g in GENERATED]]
+    assert generated.isna().any().any()  # the NaN paths were exercised
+
+
 def test_quantile_clipping_is_translated(tmp_path):
     preprocessor = _tree_plan("regression", outliers="clip").dense()
     model, test = _model("mlp", "regression", preprocessor)

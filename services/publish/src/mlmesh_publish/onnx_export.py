@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlmesh_common.preprocessing import GROUP_OPS, MISSING_GROUP_KEY, ROW_OPS
 from mlmesh_publish.onnx_estimators import ConverterError, estimator_graph, route
 
 MISSING = "\u0000missing"
@@ -147,7 +148,7 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
         raise OnnxUnsupportedError(
             "the preprocessor runs "
             + ", ".join(type(s).__name__ for _, s in preprocessor.steps)
-            + "; generated features have no ONNX translation here"
+            + "; only a FeatureGenerator followed by a ColumnTransformer is translated"
         )
     if not isinstance(preprocessor, ColumnTransformer):
         raise OnnxUnsupportedError(
@@ -198,7 +199,15 @@ def _preprocessor_graph(
 
     from mlmesh_common.preprocessing import QuantileClipper
 
-    columns, blocks = _classify_columns(preprocessor)
+    generator, transformer = _split_generator(preprocessor)
+    columns, blocks = _classify_columns(transformer)
+    specs = {s["name"]: s for s in generator.specs_} if generator is not None else {}
+    columns.numeric = [c for c in columns.numeric if c not in specs]
+    for spec in specs.values():  # the raw columns the generated features read
+        keys = spec["inputs"][:1] if spec["op"] in GROUP_OPS else []
+        numbers = spec["inputs"][1:] if spec["op"] in GROUP_OPS else spec["inputs"]
+        columns.categorical.extend(c for c in keys if c not in columns.categorical)
+        columns.numeric.extend(c for c in numbers if c not in columns.numeric)
     nodes: list[Any] = []
     inits: list[Any] = []
     counter = iter(range(1_000_000))
@@ -219,12 +228,24 @@ def _preprocessor_graph(
     def take(source: str, index: int) -> str:
         return node("Gather", [source, const([index], np.int64)], axis=1)
 
+    made: dict[str, str] = {}
+
+    def number(column: str) -> str:
+        """A numeric column (N x 1, float64): raw input or generated feature."""
+        if column not in specs:
+            return take("numeric", columns.numeric.index(column))
+        if column not in made:
+            made[column] = _generated(
+                specs[column], generator, number,
+                lambda c: take("categorical", columns.categorical.index(c)), node, const,
+            )  # fmt: skip
+        return made[column]
+
     outputs: list[str] = []
     for kind, cols, steps in blocks:
-        source = "numeric" if kind == "numeric" else "categorical"
-        pool = columns.numeric if kind == "numeric" else columns.categorical
+        source, pool = "categorical", columns.categorical
         for position, column in enumerate(cols):
-            value = take(source, pool.index(column))
+            value = number(column) if kind == "numeric" else take(source, pool.index(column))
             value_type = TensorProto.DOUBLE if kind == "numeric" else TensorProto.STRING
             imputed = MISSING
             for step in steps:
@@ -296,6 +317,66 @@ def _preprocessor_graph(
     model.ir_version = ir_version
     onnx.checker.check_model(model)
     return model, columns
+
+
+def _split_generator(preprocessor: Any) -> tuple[Any, Any]:
+    """(FeatureGenerator or None, ColumnTransformer) of prep's preprocessor."""
+    from sklearn.pipeline import Pipeline
+
+    from mlmesh_common.preprocessing import FeatureGenerator
+
+    if isinstance(preprocessor, Pipeline) and len(preprocessor.steps) == 2:
+        first, second = (step for _, step in preprocessor.steps)
+        if isinstance(first, FeatureGenerator):
+            return first, second
+    return None, preprocessor
+
+
+def _generated(spec: dict[str, Any], generator: Any, number, key, node, const) -> str:
+    """One FeatureGenerator column (N x 1, float64) computed as ``generator.transform`` does:
+    row operations with NaN for undefined results, group statistics looked up by category
+    (unseen ones get the overall value) and principal components of standardised inputs."""
+    from onnx import TensorProto
+
+    op, inputs, name = spec["op"], list(spec["inputs"]), spec["name"]
+    nan = const([[np.nan]])
+    if op in ROW_OPS:
+        a = number(inputs[0])
+        b = number(inputs[1]) if len(inputs) > 1 else a
+        if op in ("mul", "add", "sub"):
+            out = node(op.capitalize(), [a, b])
+        elif op == "square":
+            out = node("Mul", [a, a])
+        elif op == "abs":
+            out = node("Abs", [a])
+        elif op == "div":
+            nonzero = node("Not", [node("Equal", [b, const([[0.0]])])])
+            safe = node("Where", [nonzero, b, const([[1.0]])])
+            out = node("Where", [nonzero, node("Div", [a, safe]), nan])
+        else:  # log (a > 0) or sqrt (a >= 0)
+            valid = node("Greater" if op == "log" else "GreaterOrEqual", [a, const([[0.0]])])
+            safe = node("Where", [valid, a, const([[1.0]])])
+            out = node("Where", [valid, node("Log" if op == "log" else "Sqrt", [safe]), nan])
+        return node("Where", [node("IsInf", [out]), nan, out])
+    if op in GROUP_OPS:
+        table, overall = generator.group_stats_[name]
+        keys = [MISSING if k == MISSING_GROUP_KEY else k for k in table]
+        index = node(
+            "LabelEncoder", [key(inputs[0])], domain="ai.onnx.ml", keys_strings=keys,
+            values_int64s=list(range(len(keys))), default_int64=len(keys),
+        )  # fmt: skip
+        return node("Gather", [const([*table.values(), overall]), index], axis=0)
+    med, mean, std, pca = generator.pca_[tuple(inputs)]
+    component = int(spec.get("component", 0))
+    if component >= pca.components_.shape[0]:
+        raise OnnxUnsupportedError(f"generated feature {name!r} asks for a missing component")
+    values = node("Concat", [number(c) for c in inputs], axis=1)
+    filled = node("Where", [node("IsNaN", [values]), const([med]), values])
+    scaled = node("Div", [node("Sub", [filled, const([mean])]), const([std])])
+    centred = node("Sub", [scaled, const([pca.mean_])])
+    weights = const(pca.components_[component].reshape(-1, 1))
+    out = node("MatMul", [centred, weights])
+    return node("Cast", [out], to=TensorProto.DOUBLE)
 
 
 def _category_slots(

@@ -21,7 +21,15 @@ from ._encode import (
     QuantileClipper,
     string_cast,
 )
-from ._generate import GROUP_OPS, OPS, PCA_OP, ROW_OPS, FeatureGenerator, row_op
+from ._generate import (
+    GROUP_OPS,
+    MISSING_GROUP_KEY,
+    OPS,
+    PCA_OP,
+    ROW_OPS,
+    FeatureGenerator,
+    row_op,
+)
 from ._impute import INDICATOR_SUFFIX, NUMERIC_STRATEGIES, NumericImputer
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "DATETIME_PARTS",
     "ELAPSED",
     "GROUP_OPS",
+    "MISSING_GROUP_KEY",
     "INDICATOR_SUFFIX",
     "MISSING_CATEGORY",
     "NUMERIC_STRATEGIES",

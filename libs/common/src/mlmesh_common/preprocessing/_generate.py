@@ -21,6 +21,8 @@ GROUP_OPS = ("group_mean", "group_std", "group_frequency")
 #: A principal component of the standardised numeric ``inputs``.
 PCA_OP = "pca"
 OPS = (*ROW_OPS, *GROUP_OPS, PCA_OP)
+#: The category key a missing value has in the group statistics.
+MISSING_GROUP_KEY = "__missing__"
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -51,7 +53,7 @@ def row_op(op: str, a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
 
 
 def _group_keys(frame: pd.DataFrame, column: str) -> pd.Series:
-    return frame[column].astype("string").fillna("__missing__")
+    return frame[column].astype("string").fillna(MISSING_GROUP_KEY)
 
 
 class FeatureGenerator(TransformerMixin, BaseEstimator):
