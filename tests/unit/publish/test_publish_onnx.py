@@ -281,6 +281,39 @@ def test_generated_features_are_translated(tmp_path, family):
     assert generated.isna().any().any()  # the NaN paths were exercised
 
 
+def _dense_plan(problem: str, numeric_imputation: str, encoding: str):
+    """prep's dense plan with the given numeric imputation (missing indicators on every
+    numeric column) and categorical encoding."""
+    from mlmesh_prep.features import ColumnChoice, FeaturePlan
+
+    frame, _ = _frame(problem)
+    columns = [ColumnChoice(c, "numeric", 0.1, 0, numeric_imputation, True, "standard_scale",
+                            "number") for c in frame.columns if c not in ("colour", "grade")]
+    columns += [ColumnChoice(c, "categorical", 0.1, 0, "most_frequent", False, encoding,
+                             "code") for c in ("colour", "grade")]
+    return FeaturePlan(columns, problem)
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_missing_indicators_and_target_encoding_are_translated(tmp_path, problem):
+    """NumericImputer's mean fill and the 0/1 indicator columns it appends (scaled after
+    it), and cross-fitted target encoding (one column per class for a multiclass target)."""
+    preprocessor = _dense_plan(problem, "mean", "target").dense()
+    model, test = _model("linear", problem, preprocessor)
+    test.iloc[5:15, 1] = np.nan  # missing numbers: filled and flagged
+    result = export_artifacts(model, tmp_path, test)
+    assert result.onnx_status == "verified", result.onnx_reason
+    _assert_matches(model, test, tmp_path / "model.onnx")
+
+
+def test_knn_imputation_says_why(tmp_path):
+    preprocessor = _dense_plan("binary", "knn", "one_hot").dense()
+    model, test = _model("linear", "binary", preprocessor)
+    result = export_artifacts(model, tmp_path, test)
+    assert result.onnx_status == "unsupported"
+    assert "knn imputation of column" in result.onnx_reason
+
+
 def test_quantile_clipping_is_translated(tmp_path):
     preprocessor = _tree_plan("regression", outliers="clip").dense()
     model, test = _model("mlp", "regression", preprocessor)

@@ -128,11 +128,12 @@ def _is_string_cast(step: Any) -> bool:
 
 def _translated_steps() -> tuple[type, ...]:
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-    from mlmesh_common.preprocessing import QuantileClipper
+    from mlmesh_common.preprocessing import NumericImputer, QuantileClipper
 
-    return (SimpleImputer, QuantileClipper, StandardScaler, OneHotEncoder, OrdinalEncoder)
+    return (SimpleImputer, NumericImputer, QuantileClipper, StandardScaler, OneHotEncoder,
+            OrdinalEncoder, TargetEncoder)  # fmt: skip
 
 
 _TRANSLATED_STEPS = _translated_steps()
@@ -142,7 +143,7 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
     """Which columns are numeric/categorical, and each transformer's (kind, columns, steps)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
 
     if isinstance(preprocessor, Pipeline):
         raise OnnxUnsupportedError(
@@ -165,7 +166,7 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
                 "use pipelines over named columns and remainder='drop'"
             )
         steps = _steps(transformer)
-        encoders = (OneHotEncoder, OrdinalEncoder)
+        encoders = (OneHotEncoder, OrdinalEncoder, TargetEncoder)
         kind = ("categorical" if any(_is_string_cast(s) or isinstance(s, encoders) for s in steps)
                 else "numeric")  # fmt: skip
         untranslatable = [
@@ -176,8 +177,8 @@ def _classify_columns(preprocessor: Any) -> tuple[_Columns, list[tuple[str, list
         if untranslatable:
             raise OnnxUnsupportedError(
                 f"transformer {name!r} uses {', '.join(untranslatable)}, which has no ONNX "
-                "translation here (imputation by a constant or statistic, clipping, scaling, "
-                "one-hot and ordinal encoding do)"
+                "translation here (imputation by a constant or statistic with missing "
+                "indicators, clipping, scaling, one-hot, ordinal and target encoding do)"
             )
         getattr(columns, kind).extend(str(c) for c in cols)
         blocks.append((kind, [str(c) for c in cols], steps))
@@ -195,9 +196,9 @@ def _preprocessor_graph(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
-    from mlmesh_common.preprocessing import QuantileClipper
+    from mlmesh_common.preprocessing import NumericImputer, QuantileClipper
 
     generator, transformer = _split_generator(preprocessor)
     columns, blocks = _classify_columns(transformer)
@@ -243,10 +244,13 @@ def _preprocessor_graph(
 
     outputs: list[str] = []
     for kind, cols, steps in blocks:
-        source, pool = "categorical", columns.categorical
-        for position, column in enumerate(cols):
-            value = number(column) if kind == "numeric" else take(source, pool.index(column))
-            value_type = TensorProto.DOUBLE if kind == "numeric" else TensorProto.STRING
+        for column, position, indicator in _lanes(cols, steps):
+            if kind == "numeric":
+                value, value_type = number(column), TensorProto.DOUBLE
+            else:
+                value = take("categorical", columns.categorical.index(column))
+                value_type = TensorProto.STRING
+            at = [position]  # the lane's columns in the current step's input
             imputed = MISSING
             for step in steps:
                 if _is_string_cast(step):
@@ -265,19 +269,31 @@ def _preprocessor_graph(
                         )
                     else:
                         imputed = str(stat)
+                elif isinstance(step, NumericImputer) and value_type == TensorProto.DOUBLE:
+                    if indicator:
+                        value = node("Cast", [node("IsNaN", [value])], to=TensorProto.DOUBLE)
+                        continue
+                    strategy = step.strategy_per_column_[position]
+                    if strategy not in ("median", "mean"):
+                        raise OnnxUnsupportedError(
+                            f"{strategy} imputation of column {column!r} has no ONNX "
+                            "translation here (median and mean do)"
+                        )
+                    fill = (step.means_ if strategy == "mean" else step.medians_)[position]
+                    value = node("Where", [node("IsNaN", [value]), const([[fill]]), value])
                 elif isinstance(step, QuantileClipper) and value_type == TensorProto.DOUBLE:
                     clipped = list(step.positions_)
-                    if position in clipped:
-                        at = clipped.index(position)
-                        low = float(step.lower_bounds_[at])
-                        high = float(step.upper_bounds_[at])
+                    if at[0] in clipped:
+                        where = clipped.index(at[0])
+                        low = float(step.lower_bounds_[where])
+                        high = float(step.upper_bounds_[where])
                         value = node("Min", [node("Max", [value, const([[low]])]),
                                              const([[high]])])  # fmt: skip
                 elif isinstance(step, StandardScaler) and value_type == TensorProto.DOUBLE:
                     if step.with_mean:
-                        value = node("Sub", [value, const([[step.mean_[position]]])])
+                        value = node("Sub", [value, const([step.mean_[at]])])
                     if step.with_std and step.scale_ is not None:
-                        value = node("Div", [value, const([[step.scale_[position]]])])
+                        value = node("Div", [value, const([step.scale_[at]])])
                 elif isinstance(step, OneHotEncoder) and value_type == TensorProto.STRING:
                     value = _one_hot(step, position, column, value, imputed, node, const)
                     value_type = TensorProto.BOOL
@@ -285,13 +301,18 @@ def _preprocessor_graph(
                     value = node("Cast", [_ordinal(step, position, column, value, imputed,
                                                    node)], to=TensorProto.DOUBLE)  # fmt: skip
                     value_type = TensorProto.DOUBLE
+                elif isinstance(step, TargetEncoder) and value_type == TensorProto.STRING:
+                    value, at = _target_encoded(step, position, column, value, imputed, node,
+                                                const)  # fmt: skip
+                    value_type = TensorProto.DOUBLE
                 else:
                     raise OnnxUnsupportedError(
                         f"{type(step).__name__} on column {column!r} has no ONNX translation here"
                     )
             if value_type == TensorProto.STRING:
                 raise OnnxUnsupportedError(
-                    f"categorical column {column!r} is not encoded (no one-hot or ordinal step)"
+                    f"categorical column {column!r} is not encoded (no one-hot, ordinal or "
+                    "target encoding step)"
                 )
             if value_type != features_type:
                 value = node("Cast", [value], to=features_type)  # computed in float64
@@ -317,6 +338,43 @@ def _preprocessor_graph(
     model.ir_version = ir_version
     onnx.checker.check_model(model)
     return model, columns
+
+
+def _lanes(cols: list[str], steps: list[Any]) -> list[tuple[str, int, bool]]:
+    """(column, position, is a missing indicator) for each output column of a block: its
+    columns, then the missing indicators a NumericImputer appends after them."""
+    from mlmesh_common.preprocessing import NumericImputer
+
+    lanes = [(column, position, False) for position, column in enumerate(cols)]
+    for step in steps:
+        if isinstance(step, NumericImputer):
+            lanes += [(cols[p], len(cols) + j, True)
+                      for j, p in enumerate(step.indicator_positions_)]  # fmt: skip
+    return lanes
+
+
+def _target_encoded(
+    step: Any, position: int, column: str, value: str, imputed: str, node, const
+) -> tuple[str, list[int]]:
+    """Target encoding of one string column (N x 1, or N x classes for a multiclass target)
+    and its output positions; unseen categories get the target mean, as in scikit-learn."""
+    categories = [str(c) for c in step.categories_[position]]
+    slots = {c: i for i, c in enumerate(categories)}
+    if imputed != MISSING and imputed in slots:
+        slots[MISSING] = slots[imputed]
+    index = node(
+        "LabelEncoder", [value], domain="ai.onnx.ml", keys_strings=list(slots),
+        values_int64s=list(slots.values()), default_int64=len(categories),
+    )  # fmt: skip
+    if step.target_type_ != "multiclass":
+        table = np.append(np.asarray(step.encodings_[position], dtype=np.float64),
+                          float(step.target_mean_))  # fmt: skip
+        return node("Gather", [const(table), index], axis=0), [position]
+    k = len(step.classes_)
+    columns = [np.asarray(step.encodings_[position * k + j], dtype=np.float64) for j in range(k)]
+    table = np.vstack([np.column_stack(columns), np.asarray(step.target_mean_).reshape(1, k)])
+    flat = node("Reshape", [index, const([-1], np.int64)])
+    return node("Gather", [const(table), flat], axis=0), [position * k + j for j in range(k)]
 
 
 def _split_generator(preprocessor: Any) -> tuple[Any, Any]:
