@@ -71,3 +71,23 @@ def test_spread_partition_rejects_nonsense() -> None:
         topics.spread_partition("exp", 0, 0)
     with pytest.raises(ValueError, match="index"):
         topics.spread_partition("exp", -1, 6)
+
+
+def test_idle_worker_partition_hands_work_to_a_worker_with_nothing_queued() -> None:
+    # Six partitions, two workers: the round-robin assignor gives 0, 2, 4 to the first.
+    lags = {0: 2, 1: 0, 2: 1, 3: 0, 4: 0, 5: 0}
+    assert topics.idle_worker_partition(lags, 2, here=0) == 1  # the idle worker's first
+    assert topics.idle_worker_partition(lags, 2, here=2) == 1
+    # The other worker is busy with one item and has nothing queued: it gets this one.
+    assert topics.idle_worker_partition({0: 2, 1: 0, 2: 0, 3: 1}, 2, here=0) == 1
+    lags = {0: 1, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0}
+    assert topics.idle_worker_partition(lags, 2, here=0) is None  # nothing waits behind it
+    lags = {0: 3, 1: 2, 2: 0, 3: 0, 4: 0, 5: 0}
+    assert topics.idle_worker_partition(lags, 2, here=0) is None  # the other one has a queue
+    assert topics.idle_worker_partition({0: 3, 1: 0}, 1, here=0) is None  # one worker
+    assert topics.idle_worker_partition({}, 0, here=0) is None  # the broker did not say
+    # Three workers own {0, 3}, {1, 4}, {2, 5}: the idle third beats the busy second.
+    lags = {0: 2, 1: 1, 2: 0, 3: 0, 4: 0, 5: 0}
+    assert topics.idle_worker_partition(lags, 3, here=0) == 2
+    # More workers than partitions: a worker without partitions cannot take anything.
+    assert topics.idle_worker_partition({0: 2, 1: 2}, 3, here=0) is None

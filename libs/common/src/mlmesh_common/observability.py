@@ -26,6 +26,9 @@ EVENTS_FAILED = Counter("mlmesh_events_failed_total", "handler failures", ["grou
                                                                           "error_type"])
 EVENTS_DUPLICATE = Counter("mlmesh_events_duplicate_total", "redelivered events skipped",
                            ["group", "topic"])
+HANDED_OVER = Counter("mlmesh_handed_over_total",
+                      "events handed to an idle worker instead of being handled",
+                      ["group", "topic"])
 DLQ_TOTAL = Counter("mlmesh_dlq_total", "messages sent to a dead-letter queue", ["topic"])
 HANDLER_SECONDS = Histogram("mlmesh_handler_seconds", "handler latency", ["group", "topic"],
                             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900))

@@ -7,7 +7,7 @@ so names, keys, payload types, producers and consumer groups cannot drift apart.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,6 +49,33 @@ def spread_partition(experiment_id: str, index: int, partitions: int) -> int:
     if index < 0:
         raise ValueError(f"index must not be negative; got {index}")
     return (zlib.crc32(experiment_id.encode()) + index) % partitions
+
+
+def idle_worker_partition(lags: Mapping[int, int], members: int, here: int) -> int | None:
+    """A partition of a worker with nothing queued, to hand the item on ``here`` to, or None.
+
+    ``lags`` is the consuming group's lag per partition (items queued or being handled,
+    the one on ``here`` included) and ``members`` its number of workers. The round-robin
+    assignor deals a topic's sorted partitions to the members in turn, so the i-th belongs
+    to worker ``i % members`` and a worker's load is the lag of its partitions. The item is
+    handed over when its worker has at least one more item waiting behind it and another
+    worker has nothing queued (at most the item it is working on): that worker would
+    otherwise run dry while this one still has a queue, and queued items cannot move. The
+    least loaded such worker's partition with the least lag is the answer.
+    """
+    ordered = sorted(lags)
+    if members <= 1 or here not in lags:
+        return None
+    owner = {p: i % members for i, p in enumerate(ordered)}
+    load = [0] * members
+    for p in ordered:
+        load[owner[p]] += lags[p]
+    if load[owner[here]] < 2:
+        return None
+    candidates = [p for p in ordered if owner[p] != owner[here] and load[owner[p]] <= 1]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda p: (load[owner[p]], lags[p], p))
 
 
 @dataclass(frozen=True)

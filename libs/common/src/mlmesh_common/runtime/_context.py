@@ -34,6 +34,8 @@ class Output:
     event_id: str
     #: Position among an experiment's parallel work items (see HandlerContext.emit).
     spread: int | None = None
+    #: A partition chosen by the handler (see HandlerContext.emit).
+    partition: int | None = None
 
 
 def artifact_ref(stored: StoredArtifact) -> ArtifactRef:
@@ -54,8 +56,10 @@ class HandlerContext:
     """What a handler gets besides its payload: emit, progress, artifacts, cancellation."""
 
     def __init__(self, service: Service, group: str, topic: Topic, envelope: Envelope,
-                 attempt: int, work_dir: Path) -> None:
+                 attempt: int, work_dir: Path, partition: int | None = None) -> None:
         self.service = service
+        #: The partition the handled event was read from (None outside a consumer).
+        self.partition = partition
         self.group = group
         self.topic = topic
         self.envelope = envelope
@@ -81,7 +85,7 @@ class HandlerContext:
 
     def emit(self, topic: Topic, payload: Message, *, key: str | None = None,
              event_id: str | None = None, experiment_id: str | None = None,
-             spread: int | None = None) -> None:
+             spread: int | None = None, partition: int | None = None) -> None:
         """Queue an event; the runtime produces it after the handler returns, before commit.
 
         Its id is derived from the handled event, so a redone handler emits the same ids
@@ -91,6 +95,8 @@ class HandlerContext:
         hash, so that an experiment's jobs or trials land on consecutive partitions and are
         shared evenly by the workers (a key hash may put two of them on one busy worker
         while another idles). A redo places an item where it went the first time.
+        ``partition`` places it on that partition (see :meth:`hand_to_idle_worker`); it
+        wins over ``spread``.
         """
         from mlmesh_common.envelope import derive_event_id
 
@@ -98,7 +104,44 @@ class HandlerContext:
         key = key if key is not None else experiment
         event_id = event_id or derive_event_id(self.envelope.event_id, self.group, topic.name,
                                                key, str(len(self.outputs)))
-        self.outputs.append(Output(topic, payload, key, experiment, event_id, spread))
+        self.outputs.append(Output(topic, payload, key, experiment, event_id, spread, partition))
+
+    async def work_queue(self, topic: Topic) -> tuple[dict[int, int], int]:
+        """(lag per partition, number of members) of the group that consumes ``topic``:
+        how much work waits for, or is being done by, each worker. Empty and 0 when the
+        broker cannot say."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            reader = self.service.work_queue_reader(topic)
+            return await reader.lags(topic.name), await reader.members()
+        except (TimeoutError, KafkaError, OSError):
+            return {}, 0
+
+    async def hand_to_idle_worker(self, payload: Message, *, key: str) -> bool:
+        """Give the event being handled to an idle worker of this group instead of doing it.
+
+        True when this worker has more work of the topic waiting behind this event and
+        another worker has nothing queued (:func:`mlmesh_common.topics.idle_worker_partition`):
+        the event is then re-emitted to that worker's partition (counted in
+        ``mlmesh_handed_over_total``) and the handler should return.
+        Work queued on a partition cannot move by itself, so without this one worker can
+        end a batch with several items queued while the others idle. The re-emitted event
+        has an id derived from this one, so a redo does not hand it over twice.
+        """
+        from mlmesh_common.topics import idle_worker_partition
+
+        if self.partition is None:
+            return False
+        lags, members = await self.work_queue(self.topic)
+        target = idle_worker_partition(lags, members, self.partition)
+        if target is None:
+            return False
+        from mlmesh_common.observability import HANDED_OVER
+
+        self.emit(self.topic, payload, key=key, partition=target)
+        HANDED_OVER.labels(self.group, self.topic.name).inc()
+        return True
 
     async def progress(self, stage: str, state: int = State.STATE_RUNNING, percent: float = 0.0,
                        message: str = "", **extra: Any) -> None:

@@ -25,6 +25,7 @@ from mlmesh_common import __version__, breakers, observability
 from mlmesh_common.artifacts import ArtifactStore, open_store
 from mlmesh_common.envelope import decode, encode, new_envelope
 from mlmesh_common.errors import Cancelled, PermanentError, is_transient
+from mlmesh_common.lag import WorkQueueReader
 from mlmesh_common.ledger import Ledger, open_ledger
 from mlmesh_common.observability import (
     CONSUMER_LAG,
@@ -80,6 +81,7 @@ class Service:
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._queue_readers: dict[str, WorkQueueReader] = {}
         self._ready = False
         self._health: HealthServer | None = None
         self.on_start: list[Callable[[], Awaitable[None]]] = []
@@ -198,6 +200,9 @@ class Service:
         for consumer in self._consumers.values():
             await consumer.stop()
         self._consumers.clear()
+        for reader in self._queue_readers.values():
+            await reader.close()
+        self._queue_readers.clear()
         for hook in self.on_stop:
             await hook()
         if self._producer is not None:
@@ -206,6 +211,14 @@ class Service:
         if self._health is not None:
             self._health.stop()
         log.info("service stopped")
+
+    def work_queue_reader(self, topic: Topic) -> WorkQueueReader:
+        """The (kept open) lag reader of the group that consumes ``topic``."""
+        group_id = consumer_group(topic.consumer_groups[0]).group_id_for(topic.name)
+        if group_id not in self._queue_readers:
+            self._queue_readers[group_id] = WorkQueueReader(self.settings.kafka_bootstrap,
+                                                            group_id)  # fmt: skip
+        return self._queue_readers[group_id]
 
     def request_stop(self) -> None:
         """Ask the service to stop (what SIGTERM does)."""
@@ -314,7 +327,8 @@ class Service:
                     if attempt > 1:
                         log.warning("retrying %s (attempt %d)", topic.subject, attempt)
                     with tempfile.TemporaryDirectory(prefix=f"mlmesh-{self.name}-") as tmp:
-                        ctx = HandlerContext(self, group_name, topic, env, attempt, Path(tmp))
+                        ctx = HandlerContext(self, group_name, topic, env, attempt, Path(tmp),
+                                             partition=record.partition)
                         await route.fn(ctx, payload)
         except Cancelled as exc:
             log.info("%s", exc)
@@ -359,8 +373,8 @@ class Service:
 
     async def _produce_outputs(self, outputs: list[Output], cause: Envelope, attempt: int) -> None:
         for out in outputs:
-            partition = None
-            if out.spread is not None:
+            partition = out.partition
+            if partition is None and out.spread is not None:
                 partition = await self._spread_partition(out.topic, out.experiment_id,
                                                          out.spread)
             await self.produce(out.topic, out.payload, key=out.key,
