@@ -52,8 +52,10 @@ from mlmesh_common.ledger import open_ledger
 from mlmesh_common.topics import Topic
 
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-_SAMPLE = re.compile(r'^mlmesh_handler_seconds_(sum|count)\{group="([^"]+)",topic="[^"]+"\} '
-                     r"([0-9.eE+-]+)$")
+_SAMPLE = re.compile(r'^mlmesh_(handler_seconds_sum|handler_seconds_count|handed_over_total)'
+                     r'\{group="([^"]+)",topic="[^"]+"\} ([0-9.eE+-]+)$')
+_KINDS = {"handler_seconds_sum": "sum", "handler_seconds_count": "count",
+          "handed_over_total": "handed_over"}
 
 
 def make_dataset(path: Path, rows: int, seed: int = 0) -> Path:
@@ -95,7 +97,8 @@ def start(home: Path, replicas: dict[str, int], admin_key: str) -> dict:
 
 
 def handler_seconds(state: dict) -> dict[str, dict[str, float]]:
-    """Per consumer group: handler seconds ('sum') and handled events ('count'), all replicas."""
+    """Per consumer group, all replicas: handler seconds ('sum'), handled events ('count')
+    and events handed to an idle worker instead ('handed_over')."""
     totals: dict[str, dict[str, float]] = {}
     with httpx.Client(timeout=10) as http:
         for name, proc in state["processes"].items():
@@ -109,8 +112,9 @@ def handler_seconds(state: dict) -> dict[str, dict[str, float]]:
                 match = _SAMPLE.match(line)
                 if match:
                     kind, group, value = match.groups()
-                    slot = totals.setdefault(group, {"sum": 0.0, "count": 0.0})
-                    slot[kind] += float(value)
+                    slot = totals.setdefault(group, {"sum": 0.0, "count": 0.0,
+                                                     "handed_over": 0.0})
+                    slot[_KINDS[kind]] += float(value)
     return totals
 
 
@@ -247,9 +251,11 @@ def worker_round(root: Path, service: str, replicas: int, source: Topic, payload
         seconds = asyncio.run(fan(supervisor._bootstrap, source, payloads, done,
                                   f"bench-{service}-{replicas}", timeout_s=1800))
         after, cpu_after = handler_seconds(state), cpu_seconds(state)
-        handled = delta(after, before, worker_group, "count")
+        handed_over = delta(after, before, worker_group, "handed_over")
+        handled = delta(after, before, worker_group, "count") - handed_over
         busy = delta(after, before, worker_group, "sum")
-        return {"replicas": replicas, "units": handled, "seconds": seconds,
+        return {"replicas": replicas, "units": handled, "handed_over": handed_over,
+                "seconds": seconds,
                 "per_min": 60 * handled / seconds,
                 # Share of the round the workers spent in their handler (1.0 = always busy).
                 "worker_busy": busy / (replicas * seconds),

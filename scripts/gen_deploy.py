@@ -261,7 +261,9 @@ SERVICE_SPECS = (
         "score-vs-latency Pareto fronts, crash-safe trials",
         "Two consumer groups in one package. The coordinator runs an Optuna TPE study on the "
         "best family from training within the experiment's trial and time budgets, fanning "
-        "trials out as `tune.trial` to workers that share the study storage; workers "
+        "trials out as `tune.trial` to workers that share the study storage (a worker about "
+        "to start a trial hands it to a worker with nothing queued when more wait behind "
+        "it); workers "
         "cross-validate one trial each and report `tune.trial.completed`; the coordinator "
         "emits `tuning.completed` with the best configuration.",
         "the study in the Optuna storage (PostgreSQL at scale), the trial history under "
@@ -309,7 +311,9 @@ SERVICE_SPECS = (
         "publish", "registers the model and generates its serving app",
         "Registers the selected model in the MLflow Model Registry (tags, lineage to the git "
         "commit, alias challenger; champion only when it beats the current one on the gate "
-        "metric), stores joblib, the booster's native file and a verified ONNX graph, and "
+        "metric), stores joblib, the booster's native file and an ONNX graph of the whole "
+        "pipeline (preprocessing, generated features, every family but dummy, AutoGluon and "
+        "Gaussian process, ensembles) verified against the model's predictions, and "
         "generates a FastAPI serving package (onnxruntime or sklearn backend, API keys, rate "
         "limit, prediction logging, pdoc docs, Dockerfile, Kubernetes manifests).",
         "the model files, `artifacts.json`, the reference data and the serving package under "
@@ -1070,6 +1074,8 @@ MESH_PANELS: tuple[Panel, ...] = (
     ("Redeliveries skipped by group (events/s)",
      "sum by (group) (rate(mlmesh_events_duplicate_total[5m]))", "ops", "{{group}}"),
     ("In-flight work by group", "sum by (group) (mlmesh_in_flight)", "short", "{{group}}"),
+    ("Work handed to an idle worker by group (events/s)",
+     "sum by (group) (rate(mlmesh_handed_over_total[5m]))", "ops", "{{group}}"),
 )
 MODEL_PANELS: tuple[Panel, ...] = (
     ("Drift share by model (share of drifted features, last window)",

@@ -121,7 +121,9 @@ async def test_planner_and_two_workers_train_the_spec_families(
         )
         oof, classes = load_oof(local)
         assert classes == ["Adelie", "Chinstrap", "Gentoo"] and not np.isnan(oof).any()
-    assert len(handled) == len(FAMILIES)  # one job per family, spread over the workers
+    # One job per family, spread over the workers, plus any job a worker handed to the other
+    # because that one had nothing queued (counted here by both).
+    assert len(handled) >= len(FAMILIES) and {"worker-a", "worker-b"} <= set(handled)
     # The planner places the jobs heaviest first on consecutive partitions, so the round-robin
     # assignor gives the workers alternate jobs (not whatever the key hash picks).
     # (The test broker's topics have 2 partitions.)

@@ -85,6 +85,9 @@ async def plan(ctx: HandlerContext, event: DatasetPrepared) -> None:
 @service.handles(topics.TRAIN_JOB, group="train-gpu-worker", stage=STAGE)
 async def train(ctx: HandlerContext, job: TrainJob) -> None:
     ctx.check_cancelled()
+    if await ctx.hand_to_idle_worker(job, key=f"{ctx.experiment_id}/{job.job_id}"):
+        log.info("job %s handed to an idle worker", job.job_id)
+        return
     spec = job.dataset.spec
     folder = await ctx.fetch_dir(job.dataset.prepared, ctx.work_dir / "prepared")
     device = detect_device()

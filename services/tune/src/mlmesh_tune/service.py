@@ -198,6 +198,9 @@ async def evaluate(ctx: HandlerContext, trial: TuneTrial) -> None:
     if previous is not None:  # told before a crash or redelivery: re-emit, never redo
         _emit_result(ctx, trial, previous)
         return
+    if await ctx.hand_to_idle_worker(trial, key=trial.trial_id):
+        log.info("trial %s handed to an idle worker", trial.trial_id)
+        return
     if ctx.service.is_cancelled(ctx.experiment_id):
         await ctx.run_blocking(record_failure, study, trial.trial_number, "cancelled")
         ctx.check_cancelled()
