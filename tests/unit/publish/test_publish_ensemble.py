@@ -96,7 +96,10 @@ def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, 
             assert np.allclose(list(body["probabilities"].values()), proba)
 
 
-def test_the_onnx_backend_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path):
+def test_the_onnx_backend_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path,
+                                              monkeypatch):
+    """The graph holds a KNN, which onnxruntime runs slower than the model: the app serves it
+    with sklearn by default and with onnxruntime on request."""
     frame, _ = iris_data
     exported = export_artifacts(joblib.load(ensemble_path), tmp_path / "published", frame)
     assert exported.onnx_status == "verified", exported.onnx_reason
@@ -109,6 +112,12 @@ def test_the_onnx_backend_serves_the_ensemble(ensemble_path, iris_data, iris_sch
         problem_type="multiclass",
         onnx_path=tmp_path / "published" / "model.onnx",
     )
+    assert json.loads((folder / "model.onnx.json").read_text())["preferred"] is False
+    assert '"sklearn"' in (folder / "k8s" / "deployment.yaml").read_text()
+    monkeypatch.delenv("MLMESH_SERVING_BACKEND", raising=False)
+    with TestClient(_load_app_module(folder).app) as client:
+        assert client.get("/health").json()["scoring"] != "onnx"
+    monkeypatch.setenv("MLMESH_SERVING_BACKEND", "onnx")
     model = joblib.load(ensemble_path)
     rows = frame.iloc[[0, 60, 120, 140]]
     with TestClient(_load_app_module(folder).app) as client:

@@ -90,6 +90,7 @@ def test_onnx_matches_the_model(tmp_path, family, problem):
     assert result.onnx == "model.onnx"
     spec = read_spec(tmp_path / "model.onnx")
     assert spec.verified and spec.family == family
+    assert spec.preferred is (family != "knn")  # onnxruntime's KNN is slower than sklearn's
     _assert_matches(model, test, tmp_path / "model.onnx")
     recorded = json.loads((tmp_path / "artifacts.json").read_text())
     assert recorded["onnx_status"] == "verified"

@@ -137,6 +137,8 @@ def generate_serving_app(
         "image_name": re.sub(r"[^a-z0-9._-]+", "-", str(model_name).lower()).strip("-.") or "model",
         "unresolved_modules": unresolved,
         "has_onnx": onnx_path is not None,
+        "onnx_default": onnx_path is not None
+        and json.loads(Path(f"{onnx_path}.json").read_text()).get("preferred", True),
         "k8s_name": re.sub(r"[^a-z0-9-]+", "-", str(model_name).lower())[:63].strip("-")
         or "model",
     }
