@@ -98,11 +98,15 @@ async def test_planner_and_two_workers_train_the_spec_families(
         records = await read_topic(
             settings.kafka_bootstrap, topics.TRAINING_COMPLETED.name, experiment, 1, timeout_s=90
         )
-        jobs = {
-            family: (await read_topic(settings.kafka_bootstrap, topics.TRAIN_JOB.name,
-                                      f"{experiment}/train-{family}", 1, timeout_s=10))[0]
-            for family in FAMILIES
-        }
+        # The planner's job events (caused by dataset.prepared), not the copies a worker
+        # handed to the other one (caused by the job event), which land elsewhere.
+        jobs = {}
+        for family in FAMILIES:
+            found = await read_topic(settings.kafka_bootstrap, topics.TRAIN_JOB.name,
+                                     f"{experiment}/train-{family}", 2, timeout_s=3)
+            jobs[family] = next(r for r in found
+                                if decode(r.value, topics.TRAIN_JOB)[0].causation_id
+                                == env.event_id)
     finally:
         await asyncio.gather(*(s.stop() for s in services))
     assert records, "no training.completed within 90 s"
