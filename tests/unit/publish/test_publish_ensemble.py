@@ -74,16 +74,15 @@ def test_the_blend_is_one_verified_onnx_graph(ensemble_path, iris_data, tmp_path
     assert recorded["family"] == "ensemble (caruana: linear, knn)"
 
 
+def _serving_app(ensemble_path, iris_schema, folder, onnx_path=None):
+    return generate_serving_app(ensemble_path, folder, model_name="iris-ens", model_version="1",
+                                feature_schema=iris_schema, problem_type="multiclass",
+                                onnx_path=onnx_path)
+
+
 def test_serving_app_serves_the_ensemble(ensemble_path, iris_data, iris_schema, tmp_path):
     frame, _ = iris_data
-    folder = generate_serving_app(
-        ensemble_path,
-        tmp_path / "app",
-        model_name="iris-ens",
-        model_version="1",
-        feature_schema=iris_schema,
-        problem_type="multiclass",
-    )
+    folder = _serving_app(ensemble_path, iris_schema, tmp_path / "app")
     model = joblib.load(ensemble_path)
     rows = frame.iloc[[0, 60, 120]]
     with TestClient(_load_app_module(folder).app) as client:
@@ -103,15 +102,8 @@ def test_the_onnx_backend_serves_the_ensemble(ensemble_path, iris_data, iris_sch
     frame, _ = iris_data
     exported = export_artifacts(joblib.load(ensemble_path), tmp_path / "published", frame)
     assert exported.onnx_status == "verified", exported.onnx_reason
-    folder = generate_serving_app(
-        ensemble_path,
-        tmp_path / "app",
-        model_name="iris-ens",
-        model_version="1",
-        feature_schema=iris_schema,
-        problem_type="multiclass",
-        onnx_path=tmp_path / "published" / "model.onnx",
-    )
+    folder = _serving_app(ensemble_path, iris_schema, tmp_path / "app",
+                          onnx_path=tmp_path / "published" / "model.onnx")
     assert json.loads((folder / "model.onnx.json").read_text())["preferred"] is False
     assert '"sklearn"' in (folder / "k8s" / "deployment.yaml").read_text()
     monkeypatch.delenv("MLMESH_SERVING_BACKEND", raising=False)
