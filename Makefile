@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-service test-e2e lint lint-deploy proto proto-check deploy up down status bench bench-acquire bench-profile bench-serving bench-monitor bench-mesh test-reliability clean
+.PHONY: install run test test-unit test-service test-e2e lint lint-deploy proto proto-check deploy up down status bench bench-acquire bench-profile bench-serving bench-monitor bench-mesh bench-gpu test-reliability clean
 
 install: $(STAMP)
 
@@ -92,6 +92,10 @@ bench-monitor: install
 ## bench-profile: profile of a 1M-row, 50-column table (seconds)
 bench-profile: install
 	$(PY) -m benchmarks.profile
+
+## bench-gpu: XGBoost and CatBoost fitted through MeshModel on the CPU and, with a CUDA GPU, on it
+bench-gpu: install
+	$(PY) -m benchmarks.gpu
 
 ## bench-quality: mlmesh (through the mesh) vs AutoGluon and FLAML on 9 offline datasets
 bench-quality: install
