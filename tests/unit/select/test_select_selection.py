@@ -141,3 +141,22 @@ def test_a_candidate_with_truncated_cv_ranks_after_complete_ones():
              "cv_mean": 1.0, "cv_std": 0.0, "fold_scores": [1.0]}
     board = build_leaderboard([lucky, full])
     assert [c["family"] for c in board] == ["linear", "autogluon"]
+
+
+def test_a_truncated_cv_that_wins_every_fold_it_scored_ranks_ahead():
+    """Folds are shared and scored in order: beating a full CV on each of the first folds
+    (at least two) is evidence, unlike a mean over fewer folds."""
+    def cand(family, scores):
+        return {"family": family, "params": {}, "source": "train", "metric": "rmse",
+                "cv_mean": float(np.mean(scores)), "cv_std": float(np.std(scores)),
+                "fold_scores": scores}
+
+    full = cand("lightgbm", [1.20, 1.25, 1.18, 1.22, 1.21])
+    other = cand("linear", [2.5, 2.6, 2.4, 2.5, 2.6])
+    strong = cand("gaussian_process", [0.98, 0.97])  # beats lightgbm on folds 0 and 1
+    mixed = cand("catboost", [1.10, 1.30, 1.15])  # worse than lightgbm on fold 1
+    lucky = cand("autogluon", [0.5])  # one fold proves nothing
+    board = build_leaderboard([other, lucky, mixed, full, strong])
+    assert [c["family"] for c in board] == [
+        "gaussian_process", "lightgbm", "catboost", "linear", "autogluon"]
+    assert [c["rank"] for c in board] == [1, 2, 3, 4, 5]

@@ -58,6 +58,18 @@ def test_paired_tests_on_constructed_fold_scores():
     assert lower["comparisons"][0]["verdict"] == "winner significantly better"
 
 
+def test_a_truncated_cv_is_compared_on_the_folds_both_scored():
+    report = compare_to_winner(
+        {"name": "gp", "fold_scores": [0.97, 0.98, 0.96]},  # the budget stopped it at 3 folds
+        [{"name": "lgbm", "fold_scores": [1.20, 1.25, 1.18, 1.22, 1.21]}],
+        greater_is_better=False,
+    )
+    row = report["comparisons"][0]
+    assert row["shared_folds"] == 3
+    assert row["mean_difference"] == pytest.approx(0.97 - 1.21)
+    assert 0 <= row["t_p_value"] < 0.01
+
+
 def test_mcnemar_exact_and_chi_square():
     y = np.zeros(100, dtype=int)
     a = y.copy()

@@ -56,13 +56,44 @@ def _check(candidate: dict[str, Any], index: int) -> None:
         raise CandidateError(f"candidate #{index}: {exc}") from exc
 
 
+MIN_SHARED_FOLDS = 2
+"""Folds a candidate with truncated CV must have scored to be ranked against full CVs."""
+
+
+def _beats_on_shared_folds(truncated: dict, complete: dict, higher: bool) -> bool:
+    mine = list(truncated.get("fold_scores") or ())
+    theirs = list(complete.get("fold_scores") or ())[: len(mine)]
+    if len(mine) < MIN_SHARED_FOLDS or len(theirs) < len(mine):
+        return False
+    return all((a > b) if higher else (a < b) for a, b in zip(mine, theirs, strict=True))
+
+
+def _place_truncated(ranked: list[dict], most_folds: int, higher: bool) -> list[dict]:
+    """``ranked`` (complete CVs first) with each truncated CV moved ahead of the first
+    complete candidate it beats on every fold both scored."""
+
+    def truncated(c: dict) -> bool:
+        return 0 < len(c.get("fold_scores") or ()) < most_folds
+
+    pending = [c for c in ranked if truncated(c)]
+    placed: list[dict] = []
+    for c in (c for c in ranked if not truncated(c)):
+        ahead = [p for p in pending if _beats_on_shared_folds(p, c, higher)]
+        pending = [p for p in pending if not any(p is a for a in ahead)]
+        placed += [*ahead, c]
+    return placed + pending
+
+
 def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rank candidates best first by ``cv_mean`` and add ``rank`` (1 = winner).
 
     Each candidate has family, params, source ("train" or "tune"), cv_mean, cv_std and
     metric; all must share one metric. Candidates whose cross-validation the time budget
-    cut short (fewer ``fold_scores`` than the most complete candidate) rank after every
-    complete one: a mean over one or two folds is too noisy to beat a full CV honestly.
+    cut short (fewer ``fold_scores`` than the most complete candidate) are compared with
+    complete ones on the folds they did score (every candidate uses the same folds, in
+    order): one goes ahead of a complete candidate only when it scored at least
+    :data:`MIN_SHARED_FOLDS` folds and beat it on each of them; otherwise it ranks after
+    every complete one (a mean over fewer folds must not beat a full CV by luck).
     Ties go to the lower cv_std, then to tuned candidates, then to the family name.
     Candidates without a finite cv_mean are left out, and duplicates (same family and
     params) keep only their best entry.
@@ -93,6 +124,7 @@ def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, An
     usable = sorted((dict(c) for c in candidates if _finite(c["cv_mean"])), key=key)
     if not usable:
         raise NoCandidatesError(f"none of the {len(candidates)} candidates has a finite cv_mean")
+    usable = _place_truncated(usable, most_folds, higher)
     seen: set[tuple[str, str]] = set()
     board: list[dict[str, Any]] = []
     for c in usable:

@@ -98,22 +98,23 @@ def compare_to_winner(
 ) -> dict[str, Any]:
     """Paired tests of the winner against every other candidate, Holm-corrected.
 
-    Entries are dicts with ``name`` and ``fold_scores`` (same folds, same order); with
-    ``holdout`` ({"y": labels, "predictions": {name: labels}}) McNemar runs on it too.
+    Entries are dicts with ``name`` and ``fold_scores`` (same folds, same order; a CV the
+    time budget cut short has fewer, and a pair is compared on the folds both scored,
+    reported as ``shared_folds``); with ``holdout`` ({"y": labels, "predictions": {name:
+    labels}}) McNemar runs on it too.
     The verdict of a comparison uses the Holm-adjusted paired t-test (the primary test);
     Wilcoxon and McNemar get their own Holm families and are reported alongside.
     """
     rows = []
     for other in others:
-        t_stat, t_p = paired_t_test(winner["fold_scores"], other["fold_scores"])
-        w_stat, w_p = wilcoxon_test(winner["fold_scores"], other["fold_scores"])
-        diff = (
-            float(np.mean(winner["fold_scores"]) - np.mean(other["fold_scores"]))
-            if len(other["fold_scores"]) == len(winner["fold_scores"])
-            else math.nan
-        )
+        shared = min(len(winner["fold_scores"]), len(other["fold_scores"]))
+        mine, theirs = winner["fold_scores"][:shared], other["fold_scores"][:shared]
+        t_stat, t_p = paired_t_test(mine, theirs)
+        w_stat, w_p = wilcoxon_test(mine, theirs)
+        diff = float(np.mean(mine) - np.mean(theirs)) if shared else math.nan
         row = {
             "candidate": other["name"],
+            "shared_folds": shared,
             "mean_difference": diff,
             "t_statistic": t_stat,
             "t_p_value": t_p,
