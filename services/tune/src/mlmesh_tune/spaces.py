@@ -177,7 +177,8 @@ SPACES: dict[str, Space] = {
         (
             Dim("n_estimators", 50, 1000, log=True, integer=True, grid=(300,)),
             Dim("learning_rate", 1e-2, 0.3, log=True, grid=(0.03, 0.1)),
-            Dim("max_depth", 2, 10, integer=True, grid=(3, 6, 9)),
+            # depth 1: boosted stumps, an additive model (strong on small, noisy tables)
+            Dim("max_depth", 1, 10, integer=True, grid=(3, 6, 9)),
             Dim("min_child_weight", 1e-2, 20.0, log=True, grid=(1.0, 5.0)),
             Dim("subsample", 0.5, 1.0),
             Dim("colsample_bytree", 0.5, 1.0),
