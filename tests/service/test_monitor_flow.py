@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from mlmesh.events.v1.common_pb2 import PROBLEM_TYPE_BINARY, ArtifactRef
 from mlmesh.events.v1.delivery_pb2 import ModelPublished
@@ -42,8 +43,13 @@ def _rows(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
     return frame
 
 
-def _published(home: Path, experiment_id: str, model_name: str) -> tuple[ModelPublished, object]:
-    """A model, its prepared test split and its reference data, as publish leaves them."""
+def _published(home: Path, experiment_id: str, model_name: str, *,
+               refit: bool = False) -> tuple[ModelPublished, object]:
+    """A model, its prepared test split and its reference data, as publish leaves them.
+
+    With ``refit``, select's folder says the published model is a refit on every row and
+    holds the model the test split scored (here one fitted on 40 rows, to tell them apart).
+    """
     rng = np.random.default_rng(0)
     store = open_store(str(home / "artifacts"))
     work = home / "fixture"
@@ -71,6 +77,16 @@ def _published(home: Path, experiment_id: str, model_name: str) -> tuple[ModelPu
     dataset.spec.project, dataset.spec.target = "mon", "y"
     dataset.spec.dataset_uri = "file:///data.csv"
     dataset.spec.stages.extend(["acquire", "publish"])
+    if refit:
+        (work / "select").mkdir()
+        scored = LogisticRegression().fit(train[FEATURES].head(40), train["y"].head(40))
+        joblib.dump(scored, work / "select" / "evaluated_model.joblib")
+        joblib.dump(model, work / "select" / "model.joblib")
+        (work / "select" / "selection.json").write_text(json.dumps(
+            {"model_path": "model.joblib", "evaluated_model_path": "evaluated_model.joblib"}))
+        stored_select = store.put_dir(work / "select", f"{prefix}/select", "test")
+        selection.selection.CopyFrom(ArtifactRef(uri=stored_select.uri,
+                                                 sha256=stored_select.sha256))
     return event, model
 
 
@@ -113,7 +129,8 @@ async def test_drift_and_decay_request_one_retraining_with_lineage(
     bootstrap = mesh_settings.kafka_bootstrap
     experiment_id = uuid.uuid4().hex[:16]
     model_name = f"mlmesh-mon-{uuid.uuid4().hex[:8]}"
-    published, model = _published(mesh_settings.resolved_home, experiment_id, model_name)
+    published, model = _published(mesh_settings.resolved_home, experiment_id, model_name,
+                                  refit=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     log = tmp_path / "monitor.log"
@@ -201,6 +218,14 @@ async def test_drift_and_decay_request_one_retraining_with_lineage(
     assert report["check"]["kinds"] == list(data.kinds) and "evidently" in report
     decay = by_kind["performance_decay"]
     assert decay.metric == "roc_auc" and decay.window_score < decay.reference_score
+    # The reference is the score of the model the test split scored, not of the refit.
+    home = mesh_settings.resolved_home / "fixture"
+    test = pd.read_parquet(home / "prepared" / "test.parquet")
+    scored = joblib.load(home / "select" / "evaluated_model.joblib")
+    auc = {name: roc_auc_score(test["y"], m.predict_proba(test[FEATURES])[:, 1])
+           for name, m in (("scored", scored), ("published", model))}
+    assert auc["scored"] != pytest.approx(auc["published"], abs=1e-4), auc
+    assert decay.reference_score == pytest.approx(auc["scored"], abs=1e-9), auc
     assert decay.labeled_rows == 100 and decay.decay > 0.1
     # one retraining for both triggers: the second fell inside the cooldown
     assert len(retrains) == 1, retrains

@@ -254,3 +254,19 @@ def test_docs_for_an_ensemble_winner(penguins_experiment, tmp_path):
         penguins_experiment.prepared_dir, path, tmp_path / "out", stored=stored, seed=SEED)
     html = out["report.html"].read_text()
     assert "caruana" in html and "confusion" in html.lower()
+
+
+def test_a_model_refitted_on_every_row_is_said_so(penguins_experiment, penguins_docs, tmp_path):
+    final_fit = {"splits": ["train", "valid", "test"], "rows": 344,
+                 "status": "refitted on every row",
+                 "evaluated_fit": {"splits": ["train", "valid"], "rows": 292}}
+    out = _generate(penguins_experiment, tmp_path, final_fit=final_fit)
+    card = out["model_card.md"].read_text()
+    assert "refitted on every row (344, test split included)" in card
+    assert "fit on train and valid (292 rows)" in card
+    for name in ("report.md", "report.html"):
+        assert "then refitted on every row (344, test split included)" in out[name].read_text()
+    assert "all 344 rows, test split included" in out["white_paper.tex"].read_text()
+    for name in ("model_card.md", "report.md", "report.html", "white_paper.tex"):
+        assert "refitted on" not in penguins_docs[name].read_text().replace(
+            "refitted on\ntrain plus validation", "")  # without final_fit: not claimed

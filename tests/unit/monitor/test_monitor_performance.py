@@ -12,9 +12,11 @@ from mlmesh_monitor.policy import DATA_DRIFT, PERFORMANCE_DECAY, PREDICTION_DRIF
 from mlmesh_monitor.reference import (
     PREDICTION,
     TARGET,
+    ReferenceDataError,
     labels_as_text,
     proba_column,
     reference_predictions,
+    scored_model_file,
 )
 
 
@@ -125,3 +127,14 @@ def test_ground_truth_join_scores_windows_and_flags_decay():
     assert decayed.decay.labeled_rows == 200
     summary = decayed.to_dict()
     assert summary["performance"]["decayed"] is True and summary["kinds"] == [PERFORMANCE_DECAY]
+
+
+def test_the_reference_comes_from_the_model_the_test_split_scored():
+    refit = {"model_path": "model.joblib", "evaluated_model_path": "evaluated_model.joblib"}
+    stored = {"model.joblib", "evaluated_model.joblib", "selection.json"}
+    assert scored_model_file(refit, stored) == "evaluated_model.joblib"
+    same = {"model_path": "model.joblib", "evaluated_model_path": "model.joblib"}
+    assert scored_model_file(same, stored) is None
+    assert scored_model_file({"model_path": "model.joblib"}, stored) is None  # older select
+    with pytest.raises(ReferenceDataError, match="lacks it; re-run the select stage"):
+        scored_model_file(refit, {"model.joblib", "selection.json"})

@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from mlmesh_common.modeling import EnsembleError, EnsembleModel, MeshModel, load_prepared
-from mlmesh_select.ensembles import OOFPool, caruana_cv, caruana_weights, stacking_cv
+from mlmesh_select.ensembles import (
+    EnsembleInputError,
+    OOFPool,
+    best_single_cv,
+    caruana_cv,
+    caruana_weights,
+    pool_positions,
+    stacking_cv,
+)
 
 
 def _regression_pool(seed=0):
@@ -40,6 +48,37 @@ def test_caruana_on_classification_picks_the_informative_model():
     outputs = [np.column_stack([1 - p, p]) for p in (noise, good)]
     w = caruana_weights(outputs, y, "roc_auc", [0, 1])
     assert w[1] > 0.8
+
+
+def test_the_pool_takes_each_family_best_before_a_runner_up():
+    families = ["xgboost", "xgboost", "xgboost", "catboost", "xgboost", "linear", "mlp"]
+    assert pool_positions(families, 4) == [0, 3, 5, 6]
+    assert pool_positions(families, 5) == [0, 1, 3, 5, 6]  # then the next best by rank
+    assert pool_positions(families, 10) == list(range(7))
+    assert pool_positions(["a", "a"], 1) == [0]
+    with pytest.raises(EnsembleInputError, match="at least 1"):
+        pool_positions(families, 0)
+
+
+def test_picking_the_best_single_is_scored_per_fold_like_the_ensembles():
+    """Two members, each right on half of the folds: whichever is best overall, picking it
+    on the other folds picks the one that is wrong on the held fold."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=400)
+    folds = np.arange(400) % 4
+    good_on = {0: (0, 1), 1: (2, 3)}
+    outputs = []
+    for member in (0, 1):
+        noise = np.where(np.isin(folds, good_on[member]), 0.2, 1.5)
+        outputs.append(y + rng.normal(size=400) * noise)
+    pool = OOFPool([0, 1], outputs, y, folds, None, "regression", "rmse")
+    own = [np.mean([np.sqrt(np.mean((o[folds == f] - y[folds == f]) ** 2)) for f in range(4)])
+           for o in outputs]
+    picked = best_single_cv(pool)
+    assert picked.kind == "single" and len(picked.fold_scores) == 4
+    assert picked.cv_mean > min(own) + 0.3  # worse than the best member's own CV says
+    clear = OOFPool([0, 1], [y + 0.1, y + 2.0], y, folds, None, "regression", "rmse")
+    assert best_single_cv(clear).cv_mean == pytest.approx(0.1)  # a clear best is kept
 
 
 def test_stacking_scores_honestly_and_learns_weights():

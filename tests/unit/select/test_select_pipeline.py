@@ -7,7 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlmesh_common.modeling import EnsembleModel, cross_validate, load_prepared, save_oof
+from mlmesh_common.modeling import (
+    EnsembleModel,
+    cross_validate,
+    load_prepared,
+    save_oof,
+    score_model,
+)
 from mlmesh_select import ConstraintError, SelectionOptions, build_leaderboard, run_selection
 from mlmesh_select.analysis import fairness_report
 
@@ -87,6 +93,51 @@ def test_selection_writes_every_section(cancer_prepared, cancer_candidates, tmp_
     np.testing.assert_allclose(
         model.predict_proba(data.X_test), sel.model.predict_proba(data.X_test)
     )
+
+
+def _train_rows(model):
+    members = model.members_ if isinstance(model, EnsembleModel) else [model]
+    return {m.fit_info_["train_rows"] for m in members}
+
+
+def test_the_published_model_is_the_winner_refitted_on_every_row(
+    cancer_prepared, cancer_candidates, tmp_path
+):
+    board, oofs = cancer_candidates
+    data = load_prepared(cancer_prepared)
+    n_evaluated = len(data.y_train) + len(data.y_valid)
+    options = {"seed": 0, "n_boot": 20, "shap_budget_s": 2, "importance_repeats": 1}
+    sel = run_selection(cancer_prepared, board, oofs, tmp_path / "all", SelectionOptions(**options))
+    s = json.loads((tmp_path / "all" / "selection.json").read_text())
+    assert s["final_fit"]["status"] == "refitted on every row"
+    assert s["final_fit"]["rows"] == n_evaluated + len(data.y_test)
+    assert s["final_fit"]["evaluated_fit"]["rows"] == n_evaluated
+    evaluated = joblib.load(tmp_path / "all" / s["evaluated_model_path"])
+    published = joblib.load(tmp_path / "all" / s["model_path"])
+    assert s["evaluated_model_path"] != s["model_path"]
+    assert type(published) is type(evaluated) is type(sel.model)
+    assert _train_rows(evaluated) == {n_evaluated}
+    assert _train_rows(published) == {n_evaluated + len(data.y_test)}
+    # The reported test score is the evaluated model's: the published one has seen the rows.
+    assert score_model(evaluated, data.X_test, data.y_test, s["metric"]) == pytest.approx(
+        s["test_score"]
+    )
+
+    kept = run_selection(cancer_prepared, board, oofs, tmp_path / "kept",
+                         SelectionOptions(**options, refit_all_rows=False))
+    k = json.loads((tmp_path / "kept" / "selection.json").read_text())
+    assert k["evaluated_model_path"] == k["model_path"] == "model.joblib"
+    assert k["final_fit"]["status"].startswith("evaluated model published")
+    assert not (tmp_path / "kept" / "evaluated_model.joblib").exists()
+    assert _train_rows(kept.model) == {n_evaluated}
+
+    late = run_selection(cancer_prepared, board, oofs, tmp_path / "late",
+                         SelectionOptions(**options, time_left_s=0.0))
+    lt = json.loads((tmp_path / "late" / "selection.json").read_text())
+    assert lt["final_fit"]["status"] == "evaluated model published"
+    assert "of the time budget are left" in lt["final_fit"]["reason"]
+    assert lt["evaluated_model_path"] == "model.joblib"
+    assert _train_rows(late.model) == {n_evaluated}
 
 
 def test_constraints_that_nothing_meets_fail_clearly(cancer_prepared, cancer_candidates, tmp_path):

@@ -99,6 +99,9 @@ def generate_docs(
 ) -> dict[str, Path]:
     """Write every document into ``out_dir``; returns the paths by file name.
 
+    ``model_path`` is the model the test split scored (selection.json's
+    ``evaluated_model_path``), so the report's test figures are out of sample.
+
     Raises ReportContextError for inconsistent summaries, LatexCompilerMissingError when no
     LaTeX compiler is installed, and LatexCompileError when the PDF cannot be built.
     """

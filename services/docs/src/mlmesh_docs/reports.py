@@ -453,7 +453,18 @@ def _winner_view(
         "test_metrics": dict(selection.get("test_metrics") or {}),
         "n_test": selection.get("n_test"),
         "model_path": selection.get("model_path"),
+        "refitted_on_every_row": _refitted_on_every_row(selection),
     }
+
+
+def _refitted_on_every_row(selection: Mapping[str, Any]) -> dict[str, int] | None:
+    """Rows of the published model and of the fit the test split scored, when select
+    refitted the winner on every row after scoring it; else None."""
+    final = selection.get("final_fit") or {}
+    evaluated = final.get("evaluated_fit") or {}
+    if not final.get("rows") or not evaluated.get("rows"):
+        return None
+    return {"rows": int(final["rows"]), "evaluated_rows": int(evaluated["rows"])}
 
 
 def _caveats(context: ReportContext, lower_is_better: bool) -> list[str]:

@@ -7,7 +7,9 @@ sha256), rebuilds the selected model with ``mlmesh_common.modeling`` exactly as 
 stage did (a MeshModel of the stored family, parameters and seed, or for an ensemble winner
 its members with their weights, fitted on train+valid; a stacking ensemble reuses the
 stored meta-learner, which was fitted on out-of-fold predictions), scores it on the test
-split and compares with the recorded test score.
+split and compares with the recorded test score. (The published model is that fit refitted
+on every row, test split included, when selection.json's ``final_fit`` says so; the test
+score is the train+valid fit's, which is what this script reproduces.)
 
     python reproduce.py                       # uses reproduction.json next to this file
     python reproduce.py --prepared DIR --selection FILE   # local copies instead

@@ -46,7 +46,9 @@ async def document(ctx: HandlerContext, event: ModelSelected) -> None:
     await ctx.progress(STAGE, StageProgress.STATE_RUNNING, 20,
                        "evaluating the model, drawing figures, writing and compiling")
     out = ctx.work_dir / "docs"
-    model_path = selection_dir / str(selection.get("model_path") or "model.joblib")
+    # The model the test split scored (the published one may be its refit on every row).
+    model_path = selection_dir / str(selection.get("evaluated_model_path")
+                                     or selection.get("model_path") or "model.joblib")
     await ctx.run_blocking(generate_docs, context, prepared_dir, model_path, out,
                            stored=stored, seed=spec.seed or DEFAULT_SEED)
     folder = await ctx.save_dir(spec.project, STAGE, out)

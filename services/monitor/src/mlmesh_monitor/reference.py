@@ -2,15 +2,17 @@
 the test split (prediction drift) and its scores on the test split (performance decay).
 
 Publish stores the training features (``reference.parquet``). The test-split predictions
-are computed here, once per published version, from the published model and the prepared
-test split, and stored next to the drift reports; the scores are computed from the same
+are computed here, once per published version, from the model the test split scored (the
+published one, or its train+valid fit when select published a refit on every row, whose
+test predictions would be in-sample) and the prepared test split, and stored next to the
+drift reports; the scores are computed from the same
 predictions with ``mlmesh_common.modeling.score`` so a window's score and the reference
 score are always the same metric computed the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,22 @@ TARGET = "__target__"
 
 class ReferenceDataError(ValueError):
     """The model or the test split cannot produce reference predictions."""
+
+
+def scored_model_file(selection: Mapping[str, Any], stored: Collection[str]) -> str | None:
+    """The file of select's folder (``stored`` lists them) holding the model its test split
+    scored, when that is not the published model (select published the winner refitted on
+    every row); None when the published model is the scored one."""
+    evaluated = str(selection.get("evaluated_model_path") or "")
+    published = str(selection.get("model_path") or "model.joblib")
+    if not evaluated or evaluated == published:
+        return None
+    if evaluated not in stored:
+        raise ReferenceDataError(
+            f"selection.json names {evaluated} as the model its test split scored, but the "
+            "select folder lacks it; re-run the select stage"
+        )
+    return evaluated
 
 
 def proba_column(label: Any) -> str:

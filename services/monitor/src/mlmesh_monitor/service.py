@@ -80,6 +80,7 @@ from mlmesh_monitor.reference import (
     labels_as_text,
     prediction_columns,
     reference_predictions,
+    scored_model_file,
 )
 from mlmesh_monitor.report import write_report
 
@@ -302,6 +303,30 @@ async def _remember_reference(env: Any, event: Any) -> None:
     log.info("watching %s v%s", event.registered_model, event.model_version)
 
 
+def _folder_digests(store: Any, base: str, sha256: str, tmp: Path) -> dict[str, str]:
+    """File name -> sha256 from a stored folder's manifest."""
+    manifest = json.loads(store.get_file(f"{base}/manifest.json", tmp / "manifest.json",
+                                         sha256).read_text())
+    return {e["file"]: e["sha256"] for e in manifest.get("files", [])}
+
+
+def _scored_model_file(store: Any, event: Any, tmp: Path) -> Path:
+    """The model the test split scored: select's ``evaluated_model.joblib`` when the
+    published model is its refit on every row (whose test predictions would be in-sample,
+    too sharp for prediction drift and too good for performance decay), else the model."""
+    folder = event.committed.docs.selection.selection
+    if folder.uri:
+        base = folder.uri.rstrip("/")
+        digests = _folder_digests(store, base, folder.sha256, tmp)
+        selection = json.loads(store.get_file(f"{base}/selection.json", tmp / "selection.json",
+                                              digests.get("selection.json", "")).read_text())
+        evaluated = scored_model_file(selection, digests)
+        if evaluated is not None:
+            return store.get_file(f"{base}/{evaluated}", tmp / "evaluated_model.joblib",
+                                  digests[evaluated])
+    return store.get_file(event.model.uri, tmp / "model.joblib", event.model.sha256)
+
+
 def _build_prediction_reference(event: Any, info: dict[str, Any]) -> dict[str, Any]:
     """The model's predictions and scores on its test split, stored next to the reports."""
     dataset = event.committed.docs.selection.dataset
@@ -310,13 +335,10 @@ def _build_prediction_reference(event: Any, info: dict[str, Any]) -> dict[str, A
     store = open_store(settings.resolved_artifact_root, settings.s3_endpoint_url)
     with tempfile.TemporaryDirectory() as tmp:
         base = dataset.prepared.uri.rstrip("/")
-        manifest = json.loads(store.get_file(f"{base}/manifest.json", Path(tmp) / "m.json",
-                                             dataset.prepared.sha256).read_text())
-        digests = {e["file"]: e["sha256"] for e in manifest.get("files", [])}
+        digests = _folder_digests(store, base, dataset.prepared.sha256, Path(tmp))
         test = pd.read_parquet(store.get_file(f"{base}/test.parquet", Path(tmp) / "test.pq",
                                               digests.get("test.parquet", "")))
-        model = joblib.load(store.get_file(event.model.uri, Path(tmp) / "model.joblib",
-                                           event.model.sha256))
+        model = joblib.load(_scored_model_file(store, event, Path(tmp)))
         frame, scores, classes = reference_predictions(
             model, test[info["features"]], test[dataset.target], info["problem_type"])
         path = Path(tmp) / "reference_predictions.parquet"

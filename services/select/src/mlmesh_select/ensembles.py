@@ -2,7 +2,11 @@
 
 Both are estimated with the prepared CV folds: for each fold the ensemble (weights or
 meta-learner) is built on the OOF rows of the other folds and scored on that fold, so the
-fold scores are comparable with a single candidate's and not inflated by selection.
+fold scores are not inflated by the choices the ensemble makes. The alternative they are
+judged against is scored the same way (:func:`best_single_cv`): picking the best single
+candidate is a choice too, and the best candidate's own CV mean, having been picked with
+every fold, overstates what that choice delivers. The pool is diverse
+(:func:`pool_positions`): each family's best candidate before a family's runner-up.
 """
 
 from __future__ import annotations
@@ -194,6 +198,38 @@ class EnsembleFit:
     @property
     def cv_std(self) -> float:
         return float(np.std(self.fold_scores))
+
+
+def pool_positions(families: Sequence[str], size: int) -> list[int]:
+    """Positions (in ``families``, best candidate first) of the ensemble pool: the best
+    candidate of each family in rank order, then the best remaining ones, ``size`` in all.
+
+    Near-copies of one family (tuning trials) add little to an ensemble; other families'
+    errors differ more, which is what blending and stacking feed on.
+    """
+    if size < 1:
+        raise EnsembleInputError(f"the ensemble pool needs a size of at least 1; got {size}")
+    firsts: list[int] = []
+    for i, family in enumerate(families):
+        if family not in {families[j] for j in firsts}:
+            firsts.append(i)
+    rest = [i for i in range(len(families)) if i not in firsts]
+    return sorted((firsts + rest)[:size])
+
+
+def best_single_cv(pool: OOFPool) -> EnsembleFit:
+    """Picking the best single member, scored like the ensembles: for each fold, the member
+    best on the other folds' rows, scored on that fold."""
+    higher = greater_is_better(pool.metric)
+    scores = []
+    for f in np.unique(pool.folds):
+        held = pool.folds == f
+        inner = [metric_of(pool.metric, pool.y[~held], o[~held], pool.classes)
+                 for o in pool.outputs]
+        pick = int(np.argmax(inner) if higher else np.argmin(inner))
+        scores.append(metric_of(pool.metric, pool.y[held], pool.outputs[pick][held],
+                                pool.classes))
+    return EnsembleFit("single", scores)
 
 
 def caruana_cv(pool: OOFPool, *, iterations: int = CARUANA_ITERATIONS) -> EnsembleFit:

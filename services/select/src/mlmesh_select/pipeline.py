@@ -32,9 +32,11 @@ from mlmesh_select import analysis
 from mlmesh_select.ensembles import (
     EnsembleFit,
     OOFPool,
+    best_single_cv,
     build_pool,
     caruana_cv,
     fold_scores,
+    pool_positions,
     stacking_cv,
 )
 from mlmesh_select.pareto import apply_constraints, pareto_optimal
@@ -44,7 +46,11 @@ from mlmesh_select.statistics import bootstrap_ci, compare_to_winner
 log = logging.getLogger(__name__)
 
 MAX_POOL = 8
-"""Most leaderboard entries (best first) that ensembles and McNemar consider."""
+"""Most leaderboard entries that ensembles (a diverse pool, see ``pool_positions``) and
+McNemar (best first) consider."""
+EVALUATED_MODEL = "evaluated_model.joblib"
+"""The winner as scored on the test split (fitted on train+valid), when the published
+``model.joblib`` is its refit on every row."""
 MIN_GAIN = 1e-9
 
 
@@ -62,6 +68,12 @@ class SelectionOptions:
     shap_budget_s: float = 30.0
     importance_budget_s: float = 20.0
     importance_repeats: int = 3
+    refit_all_rows: bool = True
+    """Publish the winner refitted on every row (train, valid and test) once the test split
+    has scored its train+valid fit; that score stays the reported, honest estimate."""
+    time_left_s: float | None = None
+    """Seconds of the experiment's budget left when selection starts (None: unknown). The
+    refit on every row is skipped when the train+valid refit's time says it would not fit."""
 
     @classmethod
     def analysis_budgets(cls, experiment_budget_s: float) -> dict[str, float]:
@@ -115,7 +127,7 @@ def run_selection(
     metric, higher = data.metric, greater_is_better(data.metric)
     classification = data.problem_type != "regression"
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    started = clock = time.perf_counter()
 
     # Train-only fits of the top entries: holdout (valid) predictions for McNemar and
     # calibration, and latency/size where train-gpu/tune did not measure them.
@@ -154,27 +166,43 @@ def run_selection(
     kept_idx = [board.index(c) for c in kept]
     best_idx = kept_idx[0]
 
-    # Ensembles over the OOF predictions of the kept entries.
+    # Ensembles over the OOF predictions of a diverse pool of the kept entries.
     clock = time.perf_counter()
+    # Members need OOF predictions on every row: a CV the budget cut short has fewer.
+    most_folds = max(len(c.get("fold_scores") or ()) for c in board)
+    with_oof = [i for i in kept_idx if oof_paths.get(i) is not None
+                and len(board[i].get("fold_scores") or ()) in (0, most_folds)]
+    pool_idx = [with_oof[p] for p in pool_positions([board[i]["family"] for i in with_oof],
+                                                     MAX_POOL)] if with_oof else []
+    left_out = [i for i in kept_idx[:MAX_POOL] if i not in with_oof]  # listed as dropped
     pool = build_pool(
-        {i: oof_paths.get(i) for i in kept_idx[:MAX_POOL]},
+        {i: oof_paths.get(i) if i in pool_idx else None for i in sorted(pool_idx + left_out)},
         data.y_train,
         data.folds,
         problem_type=data.problem_type,
         metric=metric,
     )
+    for i in left_out:
+        scored = len(board[i].get("fold_scores") or ())
+        if oof_paths.get(i) is not None and scored < most_folds:
+            pool.dropped[i] = f"cross-validation cut short ({scored} of {most_folds} folds)"
     ensemble_fits: list[EnsembleFit] = []
     if opts.ensembles and len(pool.keys) >= 2:
         ensemble_fits = [caruana_cv(pool), stacking_cv(pool, seed=opts.seed)]
     single_scores = {k: fold_scores(pool, o) for k, o in zip(pool.keys, pool.outputs, strict=True)}
     best_single = single_scores.get(best_idx)
+    # What the ensembles compete with: picking the best single candidate, scored per fold
+    # like they are (the best candidate's own CV mean is inflated by having been picked).
+    picking = best_single_cv(pool) if ensemble_fits else None
     chosen: EnsembleFit | None = None
     ensemble_report = []
     for fit in ensemble_fits:
         entry = _ensemble_entry(fit, pool, board)
-        if best_single is not None:
-            gain = (fit.cv_mean - float(np.mean(best_single))) * (1 if higher else -1)
+        if best_single is not None and picking is not None:
+            gain = (fit.cv_mean - picking.cv_mean) * (1 if higher else -1)
             entry["gain_over_best_single"] = gain
+            entry["best_single_cv_mean"] = {"picked_per_fold": picking.cv_mean,
+                                            "own_cv": float(np.mean(best_single))}
             within = _ensemble_within(entry, opts)
             entry["satisfies_constraints"] = within
             if (
@@ -291,7 +319,13 @@ def run_selection(
         folder=Path(prepared_folder),
     )
     timings["evaluation"] = time.perf_counter() - clock
-    save_model(model, out / "model.joblib")
+    clock = time.perf_counter()
+    left = None if opts.time_left_s is None else opts.time_left_s - (clock - started)
+    published, final_fit = _final_fit(model, data, opts, timings["refit"], left)
+    timings["final_fit"] = time.perf_counter() - clock
+    if published is not model:
+        save_model(model, out / EVALUATED_MODEL)
+    save_model(published, out / "model.joblib")
     _save_pool_oof(pool, chosen, out)
     pareto = [
         {
@@ -320,6 +354,8 @@ def run_selection(
             "n_test": len(data.X_test),
             "leaderboard": final_board,
             "model_path": "model.joblib",
+            "evaluated_model_path": EVALUATED_MODEL if published is not model else "model.joblib",
+            "final_fit": final_fit,
             "winner": {k: v for k, v in winner.items() if k != "ensemble"},
             "ensemble": winner.get("ensemble"),
             "ensemble_candidates": ensemble_report,
@@ -336,7 +372,34 @@ def run_selection(
         }
     )
     (out / "selection.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str))
-    return Selection(model, winner, final_board, summary, out)
+    return Selection(published, winner, final_board, summary, out)
+
+
+def _final_fit(
+    model: Any, data: PreparedData, opts: SelectionOptions, refit_s: float, left_s: float | None
+) -> tuple[Any, dict]:
+    """The model to publish and what selection.json says of it: the evaluated winner
+    refitted (same family, params, members, weights and meta-learner) on every row, or the
+    evaluated winner itself when that is off, would overrun the budget (``refit_s``, the
+    train+valid refit's seconds, scaled by the rows, against ``left_s``) or fails."""
+    evaluated = {"splits": ["train", "valid"], "rows": len(data.y_train) + len(data.y_valid)}
+    if not opts.refit_all_rows:
+        return model, {**evaluated, "status": "evaluated model published (refit off)"}
+    X_all, y_all = data.combined(("train", "valid", "test"))
+    expected_s = refit_s * len(y_all) / max(1, evaluated["rows"])
+    if left_s is not None and expected_s > left_s:
+        return model, {**evaluated, "status": "evaluated model published",
+                       "reason": f"a refit on every row would take about {expected_s:.0f} s; "
+                                 f"{max(0.0, left_s):.0f} s of the time budget are left"}
+    try:
+        refitted = type(model)(**model.get_params(deep=False)).fit(X_all, y_all)
+    except Exception as exc:  # noqa: BLE001 - the evaluated model is still a good answer
+        log.warning("refit on every row failed; publishing the evaluated model: %s", exc)
+        return model, {**evaluated, "status": "evaluated model published",
+                       "reason": f"refit on every row failed: {type(exc).__name__}: {exc}"[:300]}
+    return refitted, {"splits": ["train", "valid", "test"], "rows": len(y_all),
+                      "status": "refitted on every row", "evaluated_on": "test",
+                      "evaluated_fit": evaluated}
 
 
 def _weights(fit: EnsembleFit, pool: OOFPool) -> list[float]:

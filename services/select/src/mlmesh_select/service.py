@@ -13,7 +13,7 @@ from mlmesh_common.breakers import breaker
 from mlmesh_common.modeling import detect_device
 from mlmesh_common.runtime import HandlerContext, Service, member_ref
 from mlmesh_common.tracking import make_tracker
-from mlmesh_select.pipeline import Selection, SelectionOptions, run_selection
+from mlmesh_select.pipeline import EVALUATED_MODEL, Selection, SelectionOptions, run_selection
 from mlmesh_select.selection import build_leaderboard
 
 STAGE = "select"
@@ -66,7 +66,8 @@ def track_selection(
                 **{f"test_{k}": v for k, v in summary["test_metrics"].items()},
             }
         )
-        for name in ("model.joblib", "selection.json", "plots", "ensemble_oof.parquet"):
+        for name in ("model.joblib", EVALUATED_MODEL, "selection.json", "plots",
+                     "ensemble_oof.parquet"):
             if (out / name).exists():
                 tracker.log_artifact(out / name)
         for member in (summary.get("ensemble") or {}).get("members", []):
@@ -80,6 +81,11 @@ def track_selection(
                     {"cv_mean": member["cv_mean"], "weight": member["weight"] or 0.0}
                 )
     return run_id
+
+
+def _left(budget_s: float, elapsed_s: float | None) -> float | None:
+    """Seconds of the experiment's time budget left (None when either is unknown)."""
+    return None if elapsed_s is None or not budget_s > 0 else budget_s - elapsed_s
 
 
 @service.handles(topics.TUNING_COMPLETED, stage=STAGE)
@@ -107,6 +113,7 @@ async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
         max_latency_ms=spec.max_latency_ms,
         max_model_size_mb=spec.max_model_size_mb,
         sensitive_columns=list(spec.sensitive_columns),
+        time_left_s=_left(spec.time_budget_s, await ctx.elapsed_s()),
         **SelectionOptions.analysis_budgets(spec.time_budget_s or 600),
     )
     out = ctx.work_dir / "select"

@@ -98,12 +98,6 @@ def _emit_trials(
         )
 
 
-async def _elapsed_s(ctx: HandlerContext) -> float | None:
-    """Seconds since work on the experiment began (None when the ledger does not know it)."""
-    started = await ctx.run_blocking(ctx.ledger.work_started_at, ctx.experiment_id)
-    return None if started is None else time.time() - started
-
-
 @service.handles(topics.TRAINING_COMPLETED, group="tune-coordinator", stage=STAGE)
 async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
     spec = event.dataset.spec
@@ -132,7 +126,7 @@ async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
         objectives=list(spec.objectives),
         seed=spec.seed or 42,
         max_trials=spec.max_trials,
-        time_budget_s=tune_time_budget(spec.time_budget_s, await _elapsed_s(ctx)),
+        time_budget_s=tune_time_budget(spec.time_budget_s, await ctx.elapsed_s()),
         parallelism=PARALLELISM,
     )
     state = await ctx.run_blocking(

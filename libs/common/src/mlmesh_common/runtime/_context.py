@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,11 @@ class HandlerContext:
                        message: str = "", **extra: Any) -> None:
         """Send stage.progress now (not held back until the handler returns)."""
         await self.service.send_progress(self.envelope, stage, state, percent, message, **extra)
+
+    async def elapsed_s(self) -> float | None:
+        """Seconds since work on this experiment began (None when the ledger does not know)."""
+        started = await self.run_blocking(self.ledger.work_started_at, self.experiment_id)
+        return None if started is None else time.time() - started
 
     def check_cancelled(self) -> None:
         """Raise Cancelled when the experiment was cancelled; call between steps of long work."""
