@@ -5,8 +5,9 @@ statsmodels, palmerpenguins, or a seeded generator), split 80/20 with a fixed se
 given to each system with the same wall-clock budget on the same cores:
 
 - mlmesh: the 80% is written to a CSV and submitted to the embedded mesh (``mlmesh up``
-  style, one experiment at a time, stages acquire..select plus tune); the selected model
-  (``model.joblib``) then predicts the 20%.
+  style, one experiment at a time, stages acquire..select plus tune); the published model
+  (``model.joblib``: the selected model refitted on every row of the 80% when the budget
+  leaves time for it) then predicts the 20%.
 - AutoGluon: ``TabularPredictor(...).fit(train, presets="medium_quality", time_limit=B)``.
 - FLAML: ``AutoML().fit(X, y, time_budget=B)``.
 

@@ -132,12 +132,19 @@ def test_the_published_model_is_the_winner_refitted_on_every_row(
     assert _train_rows(kept.model) == {n_evaluated}
 
     late = run_selection(cancer_prepared, board, oofs, tmp_path / "late",
-                         SelectionOptions(**options, time_left_s=0.0))
+                         SelectionOptions(**options, time_left_s=0.0,
+                                          final_fit_allowance_s=0.0))
     lt = json.loads((tmp_path / "late" / "selection.json").read_text())
     assert lt["final_fit"]["status"] == "evaluated model published"
     assert "of the time budget are left" in lt["final_fit"]["reason"]
     assert lt["evaluated_model_path"] == "model.joblib"
     assert _train_rows(late.model) == {n_evaluated}
+    allowed = run_selection(cancer_prepared, board, oofs, tmp_path / "allowed",
+                            SelectionOptions(**options, time_left_s=0.0,
+                                             final_fit_allowance_s=60.0))
+    assert _train_rows(allowed.model) == {n_evaluated + len(data.y_test)}
+    assert SelectionOptions.final_fit_allowance(60) == 6.0
+    assert SelectionOptions.final_fit_allowance(5) == 2.0
 
 
 def test_constraints_that_nothing_meets_fail_clearly(cancer_prepared, cancer_candidates, tmp_path):

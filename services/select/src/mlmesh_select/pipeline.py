@@ -72,8 +72,16 @@ class SelectionOptions:
     """Publish the winner refitted on every row (train, valid and test) once the test split
     has scored its train+valid fit; that score stays the reported, honest estimate."""
     time_left_s: float | None = None
-    """Seconds of the experiment's budget left when selection starts (None: unknown). The
-    refit on every row is skipped when the train+valid refit's time says it would not fit."""
+    """Seconds of the experiment's budget left when selection starts (None: unknown)."""
+    final_fit_allowance_s: float = math.inf
+    """Seconds the refit on every row may take even when nothing of the budget is left (as
+    the analyses get their share): it is skipped only when the train+valid refit's time,
+    scaled by the rows, exceeds both this and what is left."""
+
+    @classmethod
+    def final_fit_allowance(cls, experiment_budget_s: float) -> float:
+        """A tenth of the experiment's budget, at least 2 s."""
+        return max(2.0, 0.1 * float(experiment_budget_s))
 
     @classmethod
     def analysis_budgets(cls, experiment_budget_s: float) -> dict[str, float]:
@@ -387,10 +395,11 @@ def _final_fit(
         return model, {**evaluated, "status": "evaluated model published (refit off)"}
     X_all, y_all = data.combined(("train", "valid", "test"))
     expected_s = refit_s * len(y_all) / max(1, evaluated["rows"])
-    if left_s is not None and expected_s > left_s:
+    if left_s is not None and expected_s > max(left_s, opts.final_fit_allowance_s):
         return model, {**evaluated, "status": "evaluated model published",
                        "reason": f"a refit on every row would take about {expected_s:.0f} s; "
-                                 f"{max(0.0, left_s):.0f} s of the time budget are left"}
+                                 f"{max(0.0, left_s):.0f} s of the time budget are left and "
+                                 f"{opts.final_fit_allowance_s:.0f} s allowed past it"}
     try:
         refitted = type(model)(**model.get_params(deep=False)).fit(X_all, y_all)
     except Exception as exc:  # noqa: BLE001 - the evaluated model is still a good answer
