@@ -210,8 +210,10 @@ def pool_positions(families: Sequence[str], size: int) -> list[int]:
     if size < 1:
         raise EnsembleInputError(f"the ensemble pool needs a size of at least 1; got {size}")
     firsts: list[int] = []
+    seen: set[str] = set()
     for i, family in enumerate(families):
-        if family not in {families[j] for j in firsts}:
+        if family not in seen:
+            seen.add(family)
             firsts.append(i)
     rest = [i for i in range(len(families)) if i not in firsts]
     return sorted((firsts + rest)[:size])

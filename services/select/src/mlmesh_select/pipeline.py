@@ -40,7 +40,7 @@ from mlmesh_select.ensembles import (
     stacking_cv,
 )
 from mlmesh_select.pareto import apply_constraints, pareto_optimal
-from mlmesh_select.selection import save_model
+from mlmesh_select.selection import cv_cut_short, most_folds, save_model
 from mlmesh_select.statistics import bootstrap_ci, compare_to_winner
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,9 @@ def run_selection(
     # Ensembles over the OOF predictions of a diverse pool of the kept entries.
     clock = time.perf_counter()
     # Members need OOF predictions on every row: a CV the budget cut short has fewer.
-    most_folds = max(len(c.get("fold_scores") or ()) for c in board)
+    complete_folds = most_folds(board)
     with_oof = [i for i in kept_idx if oof_paths.get(i) is not None
-                and len(board[i].get("fold_scores") or ()) in (0, most_folds)]
+                and not cv_cut_short(board[i], complete_folds)]
     pool_idx = [with_oof[p] for p in pool_positions([board[i]["family"] for i in with_oof],
                                                      MAX_POOL)] if with_oof else []
     left_out = [i for i in kept_idx[:MAX_POOL] if i not in with_oof]  # listed as dropped
@@ -191,9 +191,9 @@ def run_selection(
         metric=metric,
     )
     for i in left_out:
-        scored = len(board[i].get("fold_scores") or ())
-        if oof_paths.get(i) is not None and scored < most_folds:
-            pool.dropped[i] = f"cross-validation cut short ({scored} of {most_folds} folds)"
+        if oof_paths.get(i) is not None and cv_cut_short(board[i], complete_folds):
+            scored = len(board[i]["fold_scores"])
+            pool.dropped[i] = f"cross-validation cut short ({scored} of {complete_folds} folds)"
     ensemble_fits: list[EnsembleFit] = []
     if opts.ensembles and len(pool.keys) >= 2:
         ensemble_fits = [caruana_cv(pool), stacking_cv(pool, seed=opts.seed)]

@@ -60,6 +60,16 @@ MIN_SHARED_FOLDS = 2
 """Folds a candidate with truncated CV must have scored to be ranked against full CVs."""
 
 
+def most_folds(candidates: Sequence[dict[str, Any]]) -> int:
+    """The fold count of a complete CV: the most ``fold_scores`` any candidate has."""
+    return max((len(c.get("fold_scores") or ()) for c in candidates), default=0)
+
+
+def cv_cut_short(candidate: dict[str, Any], complete_folds: int) -> bool:
+    """Whether the time budget stopped ``candidate``'s CV before its last fold."""
+    return 0 < len(candidate.get("fold_scores") or ()) < complete_folds
+
+
 def _beats_on_shared_folds(truncated: dict, complete: dict, higher: bool) -> bool:
     mine = list(truncated.get("fold_scores") or ())
     theirs = list(complete.get("fold_scores") or ())[: len(mine)]
@@ -68,16 +78,12 @@ def _beats_on_shared_folds(truncated: dict, complete: dict, higher: bool) -> boo
     return all((a > b) if higher else (a < b) for a, b in zip(mine, theirs, strict=True))
 
 
-def _place_truncated(ranked: list[dict], most_folds: int, higher: bool) -> list[dict]:
+def _place_truncated(ranked: list[dict], complete_folds: int, higher: bool) -> list[dict]:
     """``ranked`` (complete CVs first) with each truncated CV moved ahead of the first
     complete candidate it beats on every fold both scored."""
-
-    def truncated(c: dict) -> bool:
-        return 0 < len(c.get("fold_scores") or ()) < most_folds
-
-    pending = [c for c in ranked if truncated(c)]
+    pending = [c for c in ranked if cv_cut_short(c, complete_folds)]
     placed: list[dict] = []
-    for c in (c for c in ranked if not truncated(c)):
+    for c in (c for c in ranked if not cv_cut_short(c, complete_folds)):
         ahead = [p for p in pending if _beats_on_shared_folds(p, c, higher)]
         pending = [p for p in pending if not any(p is a for a in ahead)]
         placed += [*ahead, c]
@@ -108,13 +114,12 @@ def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, An
             f"candidates mix metrics {sorted(metrics)}; score every candidate with one metric"
         )
     higher = greater_is_better(metrics.pop())
-    most_folds = max(len(c.get("fold_scores") or ()) for c in candidates)
+    complete_folds = most_folds(candidates)
 
     def key(c: dict[str, Any]) -> tuple[int, float, float, int, str]:
         std = c.get("cv_std")
-        folds = len(c.get("fold_scores") or ())
         return (
-            0 if folds >= most_folds or not folds else 1,
+            1 if cv_cut_short(c, complete_folds) else 0,
             -c["cv_mean"] if higher else c["cv_mean"],
             std if _finite(std) else math.inf,
             0 if c["source"] == "tune" else 1,
@@ -124,7 +129,7 @@ def build_leaderboard(candidates: Sequence[dict[str, Any]]) -> list[dict[str, An
     usable = sorted((dict(c) for c in candidates if _finite(c["cv_mean"])), key=key)
     if not usable:
         raise NoCandidatesError(f"none of the {len(candidates)} candidates has a finite cv_mean")
-    usable = _place_truncated(usable, most_folds, higher)
+    usable = _place_truncated(usable, complete_folds, higher)
     seen: set[tuple[str, str]] = set()
     board: list[dict[str, Any]] = []
     for c in usable:
