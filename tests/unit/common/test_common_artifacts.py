@@ -63,6 +63,12 @@ def test_folder_round_trip_with_manifest(store: ArtifactStore, tmp_path: Path) -
     assert manifest["producer"] == "prep/0.1"
     assert sorted(f["file"] for f in manifest["files"]) == ["sub/x.json", "train.parquet"]
     assert (back / "sub" / "x.json").read_text() == "{}"
+    files = store.folder_files(stored.uri, tmp_path / "listed", stored.sha256)
+    assert files == {f["file"]: f["sha256"] for f in manifest["files"]}
+    one = store.get_file(f"{stored.uri}/train.parquet", tmp_path / "one", files["train.parquet"])
+    assert one.read_bytes() == b"t" * 10
+    with pytest.raises(ChecksumError):
+        store.folder_files(stored.uri, tmp_path / "bad", "0" * 64)
 
 
 def test_folders_are_write_once(store: ArtifactStore, tmp_path: Path) -> None:

@@ -34,15 +34,13 @@ async def fetch_member(ctx: HandlerContext, ref: ArtifactRef, name: str,
     if ref.media_type != "inode/directory":
         return await ctx.fetch_file(ref, dest)
     folder = ref.uri.rstrip("/")
-    manifest = await ctx.run_blocking(ctx.store.get_file, f"{folder}/manifest.json",
-                                      ctx.work_dir / f"{name}.manifest.json", ref.sha256)
-    entries = {e["file"]: e for e in json.loads(manifest.read_text())["files"]}
-    if name not in entries:
+    files = await ctx.run_blocking(ctx.store.folder_files, folder,
+                                   ctx.work_dir / f"{name}.folder", ref.sha256)
+    if name not in files:
         if not required:
             return None
         raise ValueError(f"{folder} has no {name}; its stage did not finish writing, re-run it")
-    return await ctx.run_blocking(ctx.store.get_file, f"{folder}/{name}", dest,
-                                  entries[name]["sha256"])
+    return await ctx.run_blocking(ctx.store.get_file, f"{folder}/{name}", dest, files[name])
 
 
 async def experiment_facts(ctx: HandlerContext, event: DocsGenerated) -> ExperimentFacts:

@@ -303,13 +303,6 @@ async def _remember_reference(env: Any, event: Any) -> None:
     log.info("watching %s v%s", event.registered_model, event.model_version)
 
 
-def _folder_digests(store: Any, base: str, sha256: str, tmp: Path) -> dict[str, str]:
-    """File name -> sha256 from a stored folder's manifest."""
-    manifest = json.loads(store.get_file(f"{base}/manifest.json", tmp / "manifest.json",
-                                         sha256).read_text())
-    return {e["file"]: e["sha256"] for e in manifest.get("files", [])}
-
-
 def _scored_model_file(store: Any, event: Any, tmp: Path) -> Path:
     """The model the test split scored: select's ``evaluated_model.joblib`` when the
     published model is its refit on every row (whose test predictions would be in-sample,
@@ -317,7 +310,7 @@ def _scored_model_file(store: Any, event: Any, tmp: Path) -> Path:
     folder = event.committed.docs.selection.selection
     if folder.uri:
         base = folder.uri.rstrip("/")
-        digests = _folder_digests(store, base, folder.sha256, tmp)
+        digests = store.folder_files(base, tmp / "select", folder.sha256)
         selection = json.loads(store.get_file(f"{base}/selection.json", tmp / "selection.json",
                                               digests.get("selection.json", "")).read_text())
         evaluated = scored_model_file(selection, digests)
@@ -335,7 +328,7 @@ def _build_prediction_reference(event: Any, info: dict[str, Any]) -> dict[str, A
     store = open_store(settings.resolved_artifact_root, settings.s3_endpoint_url)
     with tempfile.TemporaryDirectory() as tmp:
         base = dataset.prepared.uri.rstrip("/")
-        digests = _folder_digests(store, base, dataset.prepared.sha256, Path(tmp))
+        digests = store.folder_files(base, Path(tmp) / "prepared", dataset.prepared.sha256)
         test = pd.read_parquet(store.get_file(f"{base}/test.parquet", Path(tmp) / "test.pq",
                                               digests.get("test.parquet", "")))
         model = joblib.load(_scored_model_file(store, event, Path(tmp)))

@@ -124,13 +124,16 @@ class ArtifactStore(ABC):
                                 f"{sha256}: the store was modified; rerun the producing stage")
         return local
 
+    def folder_files(self, uri: str, local_dir: Path, sha256: str = "") -> dict[str, str]:
+        """File -> sha256 of a folder stored by put_dir, read from its manifest (fetched into
+        `local_dir` and checked against `sha256`), to fetch single files of it."""
+        manifest = self.get_file(f"{uri.rstrip('/')}/{MANIFEST}", local_dir / MANIFEST, sha256)
+        return {e["file"]: e["sha256"] for e in json.loads(manifest.read_text())["files"]}
+
     def get_dir(self, uri: str, local_dir: Path, sha256: str = "") -> Path:
         """Fetch a folder stored by put_dir, checking its manifest and every file's sha256."""
-        manifest_path = self.get_file(f"{uri.rstrip('/')}/{MANIFEST}", local_dir / MANIFEST, sha256)
-        manifest = json.loads(manifest_path.read_text())
-        for entry in manifest["files"]:
-            self.get_file(f"{uri.rstrip('/')}/{entry['file']}", local_dir / entry["file"],
-                          entry["sha256"])
+        for name, digest in self.folder_files(uri, local_dir, sha256).items():
+            self.get_file(f"{uri.rstrip('/')}/{name}", local_dir / name, digest)
         return local_dir
 
 
