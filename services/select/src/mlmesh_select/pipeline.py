@@ -400,7 +400,7 @@ def _final_fit(
                        "reason": f"a refit on every row would take about {expected_s:.0f} s; "
                                  f"{max(0.0, left_s):.0f} s of the time budget are left and "
                                  f"{opts.final_fit_allowance_s:.0f} s allowed past it"}
-    try:
+    try:  # not sklearn's clone: it would reset the stacking meta-learner, fitted on OOF
         refitted = type(model)(**model.get_params(deep=False)).fit(X_all, y_all)
     except Exception as exc:  # noqa: BLE001 - the evaluated model is still a good answer
         log.warning("refit on every row failed; publishing the evaluated model: %s", exc)
