@@ -216,7 +216,9 @@ def test_select_statistics_format_renders_one_row_per_comparison(penguins_experi
                   "wilcoxon_p_adjusted": 0.125, "mcnemar_p_value": 0.5,
                   "mcnemar_p_adjusted": 1.0, "verdict": "winner significantly better"},
                  {"candidate": "knn", "mean_difference": -0.001, "t_p_value": 0.7,
-                  "t_p_adjusted": 0.7, "verdict": "no significant difference"}]}
+                  "t_p_adjusted": 0.7, "verdict": "no significant difference"}],
+             "mcnemar_skipped": {"knn": "a train-only fit (about 9.0 s) would exceed the "
+                                        "6 s budget for rivals' fits"}}
     out = _generate(penguins_experiment, tmp_path, statistics=stats,
                     ensemble={"kind": "caruana", "members": [
                         {"family": "linear", "weight": 0.6, "params": {}, "cv_mean": 0.98},
@@ -228,6 +230,7 @@ def test_select_statistics_format_renders_one_row_per_comparison(penguins_experi
     assert "Holm correction" in html
     markdown = out["report.md"].read_text()
     assert "caruana vs knn" in markdown and "no significant difference" in markdown
+    assert "no McNemar: a train-only fit (about 9.0 s) would exceed" in markdown
 
 
 def test_docs_for_an_ensemble_winner(penguins_experiment, tmp_path):

@@ -10,6 +10,7 @@ from mlmesh_common.modeling import (
     LatencyInputError,
     OOFFormatError,
     cross_validate,
+    expected_fit_s,
     load_oof,
     load_prepared,
     measure_latency_ms,
@@ -142,3 +143,11 @@ def test_small_data_skips_early_stopping_with_a_round_cap(penguins_prepared):
     assert model.estimator_.get_params()["n_estimators"] == 200
     hgb = new_model(data, "hist_gb", {"max_iter": 20}, device="cpu", seed=0).fit(X, y)
     assert hgb.estimator_.get_params()["early_stopping"] is False
+
+
+def test_expected_fit_time_scales_the_seconds_per_fold_to_the_whole_train_split():
+    assert expected_fit_s({"fit_seconds": 8.0, "fold_scores": [0.9] * 4}, 5) == 2.5
+    assert expected_fit_s({"fit_seconds": 3.0, "fold_scores": [0.9]}, 5) == 3.75
+    assert expected_fit_s({"fit_seconds": None, "fold_scores": [0.9]}, 5) == 0.0
+    assert expected_fit_s({"fit_seconds": 3.0, "fold_scores": []}, 5) == 0.0
+    assert expected_fit_s({"fit_seconds": 8.0, "fold_scores": [0.9] * 4}, 5, 1.2) == 3.0

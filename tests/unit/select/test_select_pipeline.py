@@ -143,8 +143,6 @@ def test_the_published_model_is_the_winner_refitted_on_every_row(
                             SelectionOptions(**options, time_left_s=0.0,
                                              final_fit_allowance_s=60.0))
     assert _train_rows(allowed.model) == {n_evaluated + len(data.y_test)}
-    assert SelectionOptions.final_fit_allowance(60) == 6.0
-    assert SelectionOptions.final_fit_allowance(5) == 2.0
 
 
 def test_constraints_that_nothing_meets_fail_clearly(cancer_prepared, cancer_candidates, tmp_path):
@@ -172,10 +170,39 @@ def test_fairness_on_a_biased_classifier():
     assert report["group_sizes"] == {"a": 500, "b": 500}
 
 
-def test_analysis_budgets_scale_with_the_experiment_budget():
-    short = SelectionOptions.analysis_budgets(60)
-    assert short == {"shap_budget_s": 3.0, "importance_budget_s": 3.0}
-    assert SelectionOptions.analysis_budgets(10) == {"shap_budget_s": 2.0,
-                                                     "importance_budget_s": 2.0}
-    assert SelectionOptions.analysis_budgets(3600) == {"shap_budget_s": 30.0,
-                                                       "importance_budget_s": 20.0}
+def test_budget_shares_scale_with_the_experiment_budget():
+    assert SelectionOptions.budget_shares(60) == {
+        "shap_budget_s": 3.0, "importance_budget_s": 3.0,
+        "holdout_budget_s": 6.0, "final_fit_allowance_s": 6.0}
+    assert SelectionOptions.budget_shares(10) == {
+        "shap_budget_s": 2.0, "importance_budget_s": 2.0,
+        "holdout_budget_s": 2.0, "final_fit_allowance_s": 2.0}
+    assert SelectionOptions.budget_shares(3600) == {
+        "shap_budget_s": 30.0, "importance_budget_s": 20.0,
+        "holdout_budget_s": 60.0, "final_fit_allowance_s": 360.0}
+
+
+def test_rivals_fits_beyond_their_budget_are_skipped_and_said(
+    cancer_prepared, cancer_candidates, tmp_path
+):
+    board, oofs = cancer_candidates
+    # Rivals whose train-only fit would take an hour: none fits a 1 s budget; the
+    # winner's own train-only fit still runs (calibration on the valid split needs it).
+    slow = [{**c, "fit_seconds": 3600.0} for c in board]
+    options = {"seed": 0, "n_boot": 20, "shap_budget_s": 2, "importance_repeats": 1,
+               "ensembles": False}
+    run_selection(cancer_prepared, slow, oofs, tmp_path / "tight",
+                  SelectionOptions(**options, holdout_budget_s=1.0))
+    s = json.loads((tmp_path / "tight" / "selection.json").read_text())
+    rivals = [r["candidate"] for r in s["statistics"]["comparisons"]]
+    assert sorted(s["statistics"]["mcnemar_skipped"]) == sorted(rivals)
+    assert all("budget for rivals' fits" in why
+               for why in s["statistics"]["mcnemar_skipped"].values())
+    assert not any("mcnemar_p_value" in r for r in s["statistics"]["comparisons"])
+    assert "valid_log_loss" in s["calibration"]  # the winner's own train-only fit ran
+
+    run_selection(cancer_prepared, slow, oofs, tmp_path / "roomy",
+                  SelectionOptions(**options, holdout_budget_s=1e5))
+    r = json.loads((tmp_path / "roomy" / "selection.json").read_text())
+    assert "mcnemar_skipped" not in r["statistics"]
+    assert all("mcnemar_p_value" in c for c in r["statistics"]["comparisons"])

@@ -583,6 +583,9 @@ def _comparison_rows(stats: Mapping[str, Any]) -> list[dict[str, str]]:
             if f"{key}_p_value" in comparison:
                 parts.append(f"{label} p {_plain(comparison[f'{key}_p_value'])} "
                              f"(adjusted {_plain(comparison.get(f'{key}_p_adjusted', '—'))})")
+        skipped = (stats.get("mcnemar_skipped") or {}).get(comparison.get("candidate"))
+        if skipped:
+            parts.append(f"no McNemar: {skipped}")
         parts.append(str(comparison.get("verdict", "")))
         rows.append({"name": f"{winner} vs {comparison.get('candidate', '?')}",
                      "value": "; ".join(p for p in parts if p)})

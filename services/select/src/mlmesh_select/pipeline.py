@@ -17,6 +17,7 @@ import numpy as np
 from mlmesh_common.modeling import (
     EnsembleModel,
     PreparedData,
+    expected_fit_s,
     fit_and_score,
     greater_is_better,
     load_prepared,
@@ -24,6 +25,7 @@ from mlmesh_common.modeling import (
     metrics_for,
     model_size_bytes,
     needs_proba,
+    new_model,
     oof_frame,
     score,
     score_model_many,
@@ -78,18 +80,24 @@ class SelectionOptions:
     the analyses get their share): it is skipped only when the train+valid refit's time,
     scaled by the rows, exceeds both this and what is left."""
 
-    @classmethod
-    def final_fit_allowance(cls, experiment_budget_s: float) -> float:
-        """A tenth of the experiment's budget, at least 2 s."""
-        return max(2.0, 0.1 * float(experiment_budget_s))
+    holdout_budget_s: float = math.inf
+    """Seconds the train-only fits of the winner's rivals may take: each gives McNemar's
+    test on the valid split one more comparison. They run best first while the next one's
+    expected time (its CV's seconds per fold) fits; the winner's own train-only fit, which
+    calibration needs, always runs. Regression has no McNemar and fits none."""
 
     @classmethod
-    def analysis_budgets(cls, experiment_budget_s: float) -> dict[str, float]:
-        """SHAP and permutation-importance time budgets for an experiment of
-        ``experiment_budget_s``: 5% of it each, between 2 s and the defaults."""
-        share = 0.05 * float(experiment_budget_s)
+    def budget_shares(cls, experiment_budget_s: float) -> dict[str, float]:
+        """The time budgets of selection's optional work for an experiment of
+        ``experiment_budget_s`` seconds: SHAP and permutation importance 5% of it each
+        (between 2 s and 30 s / 20 s), the rivals' train-only fits and the refit on every
+        row a tenth each (at least 2 s; the rivals' fits at most 60 s)."""
+        budget = float(experiment_budget_s)
+        share = 0.05 * budget
         return {"shap_budget_s": min(30.0, max(2.0, share)),
-                "importance_budget_s": min(20.0, max(2.0, share))}
+                "importance_budget_s": min(20.0, max(2.0, share)),
+                "holdout_budget_s": min(60.0, max(2.0, 0.1 * budget)),
+                "final_fit_allowance_s": max(2.0, 0.1 * budget)}
 
 
 @dataclass
@@ -137,34 +145,16 @@ def run_selection(
     timings: dict[str, float] = {}
     started = clock = time.perf_counter()
 
-    # Train-only fits of the top entries: holdout (valid) predictions for McNemar and
-    # calibration, and latency/size where train-gpu/tune did not measure them.
+    # Train-only fits give holdout (valid) predictions for McNemar and calibration. Before
+    # constraints, only candidates they need and whose latency/size train-gpu/tune did not
+    # measure get one; the winner's and its rivals' follow once the winner is known.
     board = [dict(c) for c in leaderboard]
-    needs_cost = bool(opts.max_latency_ms or opts.max_model_size_mb)
     train_fits: dict[int, Any] = {}
-    for i, c in enumerate(board):
-        missing_cost = not c.get("latency_ms") or not c.get("size_bytes")
-        if i >= MAX_POOL and not (needs_cost and missing_cost):
-            continue
-        try:
-            model, _ = fit_and_score(
-                data,
-                c["family"],
-                c["params"],
-                device=opts.device,
-                seed=opts.seed,
-                fit_on=("train",),
-                eval_on="valid",
-            )
-        except Exception as exc:  # noqa: BLE001 - one failing refit must not stop selection
-            log.warning("train-only refit of %s failed: %s", _name(c), exc)
-            continue
-        train_fits[i] = model
-        if missing_cost:
-            c["latency_ms"] = measure_latency_ms(model, data.X_valid)
-            c["size_bytes"] = model_size_bytes(model)
-            c["cost_measured_by"] = "select"
-    timings["train_refits"] = time.perf_counter() - clock
+    if opts.max_latency_ms or opts.max_model_size_mb:
+        for i, c in enumerate(board):
+            if not c.get("latency_ms") or not c.get("size_bytes"):
+                _fit_train_only(data, board, i, train_fits, opts)
+    timings["cost_fits"] = time.perf_counter() - clock
 
     for c, flag in zip(board, pareto_optimal(board, greater_is_better=higher), strict=True):
         c["pareto_optimal"] = flag
@@ -222,8 +212,10 @@ def run_selection(
         ensemble_report.append(entry)
     timings["ensembles"] = time.perf_counter() - clock
 
-    # Refit the winner on train+valid; the train-only version gives holdout predictions.
+    # The winner fitted on train only gives holdout (valid) predictions for calibration and
+    # McNemar (classification only); then it is refitted on train+valid.
     clock = time.perf_counter()
+    holdout_model = None
     if chosen is not None:
         if chosen.kind == "caruana":
             pairs = [
@@ -232,24 +224,19 @@ def run_selection(
             member_idx, weights = [k for k, _ in pairs], [w for _, w in pairs]
         else:  # the meta-learner reads every pool member, in pool order
             member_idx, weights = list(pool.keys), None
-        meta_members = []
-        for k in member_idx:
-            if k not in train_fits:
-                train_fits[k], _ = fit_and_score(
-                    data,
-                    board[k]["family"],
-                    board[k]["params"],
-                    device=opts.device,
-                    seed=opts.seed,
-                    fit_on=("train",),
-                    eval_on="valid",
-                )
-            meta_members.append(train_fits[k])
-        holdout_model = EnsembleModel(
-            meta_members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
-        ).from_fitted()
+        if classification:
+            members = [_fit_train_only(data, board, k, train_fits, opts, required=True)
+                       for k in member_idx]
+            holdout_model = EnsembleModel(
+                members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
+            ).from_fitted()
+        else:  # fit() refits clones: unfitted members will do
+            members = [new_model(data, board[k]["family"], board[k]["params"],
+                                 device=opts.device, seed=opts.seed) for k in member_idx]
+        timings["holdout_fits"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         model = EnsembleModel(
-            meta_members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
+            members, weights, kind=chosen.kind, meta=chosen.meta, meta_classes=pool.classes
         ).fit(*data.combined(("train", "valid")))
         winner = {
             "family": "ensemble",
@@ -278,14 +265,17 @@ def run_selection(
         winner_scores = chosen.fold_scores
     else:
         c = board[best_idx]
+        if classification:
+            holdout_model = _fit_train_only(data, board, best_idx, train_fits, opts)
+        timings["holdout_fits"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         model, _ = fit_and_score(data, c["family"], c["params"], device=opts.device, seed=opts.seed)
-        holdout_model = train_fits.get(best_idx)
         winner = dict(c)
         winner_scores = best_single if best_single is not None else list(c.get("fold_scores") or [])
+    timings["refit"] = time.perf_counter() - clock
     winner["latency_ms"] = measure_latency_ms(model, data.X_test)
     winner["size_bytes"] = model_size_bytes(model)
     baseline, _ = fit_and_score(data, "dummy", {}, device="cpu", seed=opts.seed)
-    timings["refit"] = time.perf_counter() - clock
 
     # Statistics: the winner against every other kept candidate.
     clock = time.perf_counter()
@@ -298,11 +288,13 @@ def run_selection(
         if scores is None or len(scores) != len(winner_scores):
             scores = list(board[i].get("fold_scores") or [])
         others.append({"name": _name(board[i]), "fold_scores": scores})
-    holdout = None
+    holdout, unfitted = None, {}
     if classification and holdout_model is not None:
+        rivals = [i for i in kept_idx[:MAX_POOL] if _name(board[i]) != win_name]
+        unfitted = _fit_rivals(data, board, rivals, train_fits, opts)
         preds = {win_name: _labels(holdout_model, data.X_valid)}
-        for i in kept_idx[:MAX_POOL]:
-            if i in train_fits and _name(board[i]) != win_name:
+        for i in rivals:
+            if i in train_fits:
                 preds[_name(board[i])] = _labels(train_fits[i], data.X_valid)
         holdout = {"y": np.asarray(data.y_valid), "predictions": preds}
     statistics = compare_to_winner(
@@ -312,6 +304,9 @@ def run_selection(
         holdout=holdout,
     )
     statistics["holdout"] = "valid split (models fitted on train only)" if holdout else None
+    if holdout and unfitted:
+        statistics["mcnemar_skipped"] = {
+            _name(board[i]): why for i, why in unfitted.items()}
     timings["statistics"] = time.perf_counter() - clock
 
     # Final test evaluation.
@@ -381,6 +376,55 @@ def run_selection(
     )
     (out / "selection.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str))
     return Selection(published, winner, final_board, summary, out)
+
+
+def _fit_train_only(
+    data: PreparedData, board: list[dict[str, Any]], i: int, fits: dict[int, Any],
+    opts: SelectionOptions, *, required: bool = False,
+) -> Any:
+    """Candidate ``i`` fitted on the train split (cached in ``fits``), filling its latency
+    and size if train-gpu/tune did not measure them; None when the fit fails, unless
+    ``required`` (an ensemble needs every member)."""
+    if i in fits:
+        return fits[i]
+    c = board[i]
+    try:
+        model, _ = fit_and_score(data, c["family"], c["params"], device=opts.device,
+                                 seed=opts.seed, fit_on=("train",), eval_on="valid")
+    except Exception as exc:
+        if required:
+            raise
+        log.warning("train-only fit of %s failed: %s", _name(c), exc)
+        return None
+    fits[i] = model
+    if not c.get("latency_ms") or not c.get("size_bytes"):
+        c["latency_ms"] = measure_latency_ms(model, data.X_valid)
+        c["size_bytes"] = model_size_bytes(model)
+        c["cost_measured_by"] = "select"
+    return model
+
+
+def _fit_rivals(
+    data: PreparedData, board: list[dict[str, Any]], rivals: list[int], fits: dict[int, Any],
+    opts: SelectionOptions,
+) -> dict[int, str]:
+    """Train-only fits of the winner's ``rivals``, best first, within
+    ``opts.holdout_budget_s``; returns the rivals left without one and why."""
+    n_folds = int(np.unique(data.folds).size)
+    spent, left_out = 0.0, {}
+    for i in rivals:
+        if i in fits:
+            continue
+        expected = expected_fit_s(board[i], n_folds)
+        if spent + expected > opts.holdout_budget_s:
+            left_out[i] = (f"a train-only fit (about {expected:.1f} s) would exceed the "
+                           f"{opts.holdout_budget_s:.0f} s budget for rivals' fits")
+            continue
+        clock = time.perf_counter()
+        if _fit_train_only(data, board, i, fits, opts) is None:
+            left_out[i] = "its train-only fit failed"
+        spent += time.perf_counter() - clock
+    return left_out
 
 
 def _final_fit(

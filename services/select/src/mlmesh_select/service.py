@@ -114,8 +114,7 @@ async def select(ctx: HandlerContext, event: TuningCompleted) -> None:
         max_model_size_mb=spec.max_model_size_mb,
         sensitive_columns=list(spec.sensitive_columns),
         time_left_s=_left(spec.time_budget_s, await ctx.elapsed_s()),
-        final_fit_allowance_s=SelectionOptions.final_fit_allowance(spec.time_budget_s or 600),
-        **SelectionOptions.analysis_budgets(spec.time_budget_s or 600),
+        **SelectionOptions.budget_shares(spec.time_budget_s or 600),
     )
     out = ctx.work_dir / "select"
     result = await ctx.run_blocking(run_selection, folder, leaderboard, oof_paths, out, options)

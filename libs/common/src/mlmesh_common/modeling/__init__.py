@@ -5,7 +5,7 @@ named ``*Error`` subclass ValueError and mean bad input that a retry cannot fix.
 """
 
 from ._autogluon import AutoGluonEstimator
-from ._cost import LatencyInputError, measure_latency_ms, model_size_bytes
+from ._cost import LatencyInputError, expected_fit_s, measure_latency_ms, model_size_bytes
 from ._data import (
     PREPARED_FILES,
     SPLITS,
@@ -123,6 +123,7 @@ __all__ = [
     "load_oof",
     "load_prepared",
     "log_run",
+    "expected_fit_s",
     "measure_latency_ms",
     "metrics_for",
     "model_size_bytes",

@@ -1,9 +1,12 @@
-"""What a fitted model costs to serve: prediction latency per row and serialized size."""
+"""What a model costs: prediction latency per row and serialized size once fitted, and the
+expected time of a fit from its cross-validation."""
 
 from __future__ import annotations
 
 import io
+import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import joblib
@@ -58,3 +61,14 @@ def model_size_bytes(model: Any) -> int:
     buf = io.BytesIO()
     joblib.dump(model, buf)
     return buf.getbuffer().nbytes
+
+
+def expected_fit_s(candidate: Mapping[str, Any], n_folds: int, rows_factor: float = 1.0) -> float:
+    """Seconds a fit of ``candidate`` (a leaderboard dict) on the whole train split should
+    take, times ``rows_factor`` for more rows: its CV seconds per fold it scored, scaled from
+    a fold's (k-1)/k of the rows to all of them (0 when unknown)."""
+    scored = len(candidate.get("fold_scores") or [])
+    seconds = candidate.get("fit_seconds")
+    if not scored or not seconds or not math.isfinite(float(seconds)):
+        return 0.0
+    return float(seconds) / scored * n_folds / max(1, n_folds - 1) * rows_factor
