@@ -8,6 +8,7 @@ from .budget import (
     BudgetInputError,
     TuningBudget,
     grace_for,
+    select_refit_estimate,
     tune_time_budget,
 )
 from .coordinator import (
@@ -67,6 +68,7 @@ __all__ = [
     "SELECT_RESERVE_SHARE",
     "TUNE_BUDGET_SHARE",
     "grace_for",
+    "select_refit_estimate",
     "tune_time_budget",
     "KEEP_PER_FAMILY",
     "SPACES",

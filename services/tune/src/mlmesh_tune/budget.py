@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from mlmesh_common.modeling import expected_fit_s
 
 
 class BudgetInputError(ValueError):
@@ -17,16 +21,33 @@ SELECT_RESERVE_SHARE = 0.15
 MIN_TUNE_S = 5.0
 
 
-def tune_time_budget(experiment_budget_s: float, elapsed_s: float | None) -> float:
+def tune_time_budget(
+    experiment_budget_s: float, elapsed_s: float | None, select_refit_s: float = 0.0
+) -> float:
     """Seconds of tuning for an experiment of ``experiment_budget_s`` of which
     ``elapsed_s`` are spent: what is left after keeping select's reserve (at least
-    MIN_TUNE_S), or TUNE_BUDGET_SHARE of the budget when the time spent is unknown."""
+    MIN_TUNE_S), or TUNE_BUDGET_SHARE of the budget when the time spent is unknown.
+
+    Select's reserve is SELECT_RESERVE_SHARE of the budget plus ``select_refit_s``, the
+    expected time of its refit of the winner (a Gaussian process on a few thousand rows
+    takes longer than the whole share of a one-minute budget)."""
     if not experiment_budget_s > 0:
         raise BudgetInputError(f"experiment budget must be > 0; got {experiment_budget_s}")
     if elapsed_s is None:
         return max(MIN_TUNE_S, experiment_budget_s * TUNE_BUDGET_SHARE)
-    left = experiment_budget_s * (1.0 - SELECT_RESERVE_SHARE) - max(0.0, elapsed_s)
+    reserve = experiment_budget_s * SELECT_RESERVE_SHARE + max(0.0, select_refit_s)
+    left = experiment_budget_s - reserve - max(0.0, elapsed_s)
     return max(MIN_TUNE_S, left)
+
+
+def select_refit_estimate(
+    leaders: Sequence[Mapping[str, Any]], n_train: int, n_valid: int, n_folds: int
+) -> float:
+    """Seconds select's refit of the training leader (``leaders[0]``, a leaderboard dict)
+    on train+valid should take, from its CV seconds per fold (0 when unknown)."""
+    if not leaders or n_train <= 0:
+        return 0.0
+    return expected_fit_s(leaders[0], int(n_folds) or 5, (n_train + max(0, n_valid)) / n_train)
 
 
 def grace_for(time_budget_s: float) -> float:

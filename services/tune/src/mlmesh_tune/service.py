@@ -23,10 +23,15 @@ from mlmesh_common import candidates, problems, topics
 from mlmesh_common.breakers import breaker
 from mlmesh_common.envelope import derive_event_id
 from mlmesh_common.errors import is_transient
-from mlmesh_common.modeling import detect_device, greater_is_better, load_prepared, log_run
+from mlmesh_common.modeling import (
+    detect_device,
+    greater_is_better,
+    load_prepared,
+    log_run,
+)
 from mlmesh_common.runtime import HandlerContext, Service
 from mlmesh_common.runtime._context import member_ref
-from mlmesh_tune.budget import tune_time_budget
+from mlmesh_tune.budget import select_refit_estimate, tune_time_budget
 from mlmesh_tune.coordinator import (
     PARENT_RUN_ATTR,
     TrialTicket,
@@ -126,7 +131,11 @@ async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
         objectives=list(spec.objectives),
         seed=spec.seed or 42,
         max_trials=spec.max_trials,
-        time_budget_s=tune_time_budget(spec.time_budget_s, await ctx.elapsed_s()),
+        time_budget_s=tune_time_budget(spec.time_budget_s, await ctx.elapsed_s(),
+                                       select_refit_estimate(
+                                           _ranked(trained, event.dataset.metric)[:1],
+                                           event.dataset.n_train, event.dataset.n_valid,
+                                           event.dataset.n_folds)),
         parallelism=PARALLELISM,
     )
     state = await ctx.run_blocking(
