@@ -5,7 +5,8 @@ statsmodels, palmerpenguins, or a seeded generator), split 80/20 with a fixed se
 given to each system with the same wall-clock budget on the same cores:
 
 - mlmesh: the 80% is written to a CSV and submitted to the embedded mesh (``mlmesh up``
-  style, one experiment at a time, stages acquire..select plus tune); the published model
+  style with one train-gpu and one tune worker per core, as the other two use every core;
+  one experiment at a time, stages acquire..select plus tune); the published model
   (``model.joblib``: the selected model refitted on every row of the 80% when the budget
   leaves time for it) then predicts the 20%.
 - AutoGluon: ``TabularPredictor(...).fit(train, presets="medium_quality", time_limit=B)``.
@@ -17,6 +18,7 @@ beats FLAML outright (the issue's two targets, 80% each), and writes the
 raw rows to ``<home>/quality.json``. It asserts nothing: the numbers are the result.
 
     python -m benchmarks.quality [--budget 60] [--datasets breast_cancer,wine] [--home DIR]
+                                 [--replicas train-gpu=2,tune=2]
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 from sklearn.model_selection import train_test_split
+
+from mlmesh_cli.runner import parse_replicas
 
 SEED = 42
 TIE_TOLERANCE = 0.005  # 0.5% relative
@@ -165,13 +169,14 @@ class MeshSystem:
 
     name = "mlmesh"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, replicas: dict[str, int]) -> None:
         from mlmesh_cli import runner
         from mlmesh_common.broker import free_port
 
         self.home = home
         self.runner = runner
-        config = runner.MeshConfig(home=home, gateway_port=free_port(), grpc_port=free_port())
+        config = runner.MeshConfig(home=home, gateway_port=free_port(), grpc_port=free_port(),
+                                   replicas=replicas)
         runner.launch_detached(config)
         self.state = runner.wait_ready(home, timeout_s=300)
         self.client = _gateway_client(self.state, home)
@@ -362,6 +367,10 @@ def main() -> None:
     parser.add_argument("--datasets", default="", help="comma-separated subset (default all)")
     parser.add_argument("--systems", default="mlmesh,autogluon,flaml")
     parser.add_argument("--home", type=Path, default=Path(".mlmesh/bench-quality"))
+    parser.add_argument("--replicas", default=None,
+                        help="mlmesh workers, e.g. 'train-gpu=2,tune=2' (default: one "
+                             "train-gpu and one tune worker per core, as the other systems "
+                             "use every core)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -378,11 +387,13 @@ def main() -> None:
     datasets = {name: builders[name]() for name in chosen}
     work = Path(tempfile.mkdtemp(prefix="mlmesh-bench-quality-"))
     rows: list[Row] = []
-    mesh = MeshSystem(home / "mesh") if "mlmesh" in systems_wanted else None
+    replicas = (parse_replicas(args.replicas) if args.replicas is not None
+                else {"train-gpu": os.cpu_count() or 1, "tune": os.cpu_count() or 1})
+    mesh = MeshSystem(home / "mesh", replicas) if "mlmesh" in systems_wanted else None
     systems: list[Any] = [s for s in (mesh, AutoGluonSystem(), FlamlSystem())
                           if s is not None and s.name in systems_wanted]
     print(f"{len(datasets)} datasets, budget {args.budget}s per system, "
-          f"{os.cpu_count()} cores, seed {SEED}", flush=True)
+          f"{os.cpu_count()} cores, seed {SEED}; mlmesh workers {replicas}", flush=True)
     try:
         for name, dataset in datasets.items():
             train, test = split(dataset)
