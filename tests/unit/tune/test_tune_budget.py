@@ -78,9 +78,9 @@ def test_tuning_gets_what_is_left_of_the_experiment_budget_after_selects_reserve
 def test_selects_refit_estimate_comes_from_the_leaders_cv_seconds_per_fold():
     leader = {"family": "gaussian_process", "fit_seconds": 24.0, "fold_scores": [1.0, 0.9]}
     # 12 s per fold on 4/5 of train, refit on train+valid (1.2 x train): 18 s
-    assert select_refit_estimate([leader], 1000, 200, 5) == pytest.approx(18.0)
-    assert select_refit_estimate([], 1000, 200, 5) == 0.0
-    assert select_refit_estimate([{**leader, "fit_seconds": 0.0}], 1000, 200, 5) == 0.0
+    assert select_refit_estimate(leader, 1000, 200, 5) == pytest.approx(18.0)
+    assert select_refit_estimate(None, 1000, 200, 5) == 0.0
+    assert select_refit_estimate({**leader, "fit_seconds": 0.0}, 1000, 200, 5) == 0.0
     # time spent unknown (no ledger record): the planned share
     assert tune_time_budget(600, None) == 600 * TUNE_BUDGET_SHARE
     with pytest.raises(BudgetInputError, match="experiment budget must be > 0"):

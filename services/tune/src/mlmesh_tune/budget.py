@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +41,13 @@ def tune_time_budget(
 
 
 def select_refit_estimate(
-    leaders: Sequence[Mapping[str, Any]], n_train: int, n_valid: int, n_folds: int
+    leader: Mapping[str, Any] | None, n_train: int, n_valid: int, n_folds: int
 ) -> float:
-    """Seconds select's refit of the training leader (``leaders[0]``, a leaderboard dict)
-    on train+valid should take, from its CV seconds per fold (0 when unknown)."""
-    if not leaders or n_train <= 0:
+    """Seconds select's refit of the training ``leader`` (a leaderboard dict) on
+    train+valid should take, from its CV seconds per fold (0 when unknown)."""
+    if leader is None or n_train <= 0:
         return 0.0
-    return expected_fit_s(leaders[0], int(n_folds) or 5, (n_train + max(0, n_valid)) / n_train)
+    return expected_fit_s(leader, int(n_folds) or 5, (n_train + max(0, n_valid)) / n_train)
 
 
 def grace_for(time_budget_s: float) -> float:

@@ -120,12 +120,13 @@ async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
         )
         await ctx.progress(STAGE, StageProgress.STATE_SKIPPED, 100, "tuning not requested")
         return
+    ranked = _ranked(trained, event.dataset.metric)
     config = TuneConfig.create(
         study_prefix=f"mlmesh-{ctx.experiment_id}",
         storage_url=ctx.settings.resolved_optuna_storage,
         metric=event.dataset.metric,
         problem_type=problems.from_proto(event.dataset.problem_type),
-        families=pick_families(_ranked(trained, event.dataset.metric), top_k=TOP_FAMILIES),
+        families=pick_families(ranked, top_k=TOP_FAMILIES),
         sampler=spec.sampler or "auto",
         pruner=spec.pruner or "median",
         objectives=list(spec.objectives),
@@ -133,7 +134,7 @@ async def start(ctx: HandlerContext, event: TrainingCompleted) -> None:
         max_trials=spec.max_trials,
         time_budget_s=tune_time_budget(spec.time_budget_s, await ctx.elapsed_s(),
                                        select_refit_estimate(
-                                           _ranked(trained, event.dataset.metric)[:1],
+                                           ranked[0] if ranked else None,
                                            event.dataset.n_train, event.dataset.n_valid,
                                            event.dataset.n_folds)),
         parallelism=PARALLELISM,
